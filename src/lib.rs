@@ -1,0 +1,20 @@
+//! flowbed: concurrency patterns for real-time analytics pipelines.
+//!
+//! Each pattern is its own crate, usable alone; this facade re-exports them behind one
+//! feature each, so `flowbed = { version = "0.1", features = ["lockfree"] }` gives
+//! `flowbed::lockfree`.
+//!
+//! | module | crate | pattern |
+//! |---|---|---|
+//! | [`lockfree`] | `flowbed-lockfree` | lock-free queues and a backpressured channel |
+//!
+//! The tutorials in `docs/tutorials/` are compiled and run as doctests of this crate.
+
+#[cfg(feature = "lockfree")]
+#[doc(inline)]
+pub use flowbed_lockfree as lockfree;
+
+/// `docs/tutorials/01-lockfree.md`, compiled and run as doctests.
+#[cfg(all(doctest, feature = "lockfree"))]
+#[doc = include_str!("../docs/tutorials/01-lockfree.md")]
+pub struct TutorialLockfree;
