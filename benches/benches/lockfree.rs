@@ -1,1 +1,785 @@
-fn main() {}
+//! flowbed-lockfree against crossbeam-queue, rtrb, concurrent-queue, flume, std mpsc and
+//! tokio mpsc, on the same workloads in the same run.
+//!
+//! Groups are `lockfree_<workload>`, functions are `flowbed` and the peer's crate name, so
+//! results sit at `target/criterion/lockfree_<workload>/<name>/`. Throughput is reported in
+//! elements (values moved) per second.
+//!
+//! Run: `cargo bench -p flowbed-benches --bench lockfree` (add `-- --quick` for a fast pass).
+
+use std::hint::black_box;
+use std::sync::Barrier;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
+
+/// Values moved per measured transfer in the multi-threaded workloads.
+const TRANSFER: u64 = 100_000;
+/// Bounded queues' capacity in the multi-threaded workloads (crossbeam-channel's benches
+/// use similar small bounds, where contention is highest).
+const CAPACITY: usize = 1024;
+
+/// The common face of every MPMC queue measured here: non-blocking push and pop.
+trait MpmcQueue: Sync {
+    fn try_push(&self, value: u64) -> Result<(), u64>;
+    fn try_pop(&self) -> Option<u64>;
+}
+
+impl MpmcQueue for flowbed_lockfree::ArrayQueue<u64> {
+    #[inline]
+    fn try_push(&self, value: u64) -> Result<(), u64> {
+        self.push(value).map_err(|e| e.into_inner())
+    }
+    #[inline]
+    fn try_pop(&self) -> Option<u64> {
+        self.pop().ok()
+    }
+}
+
+impl MpmcQueue for flowbed_lockfree::SegQueue<u64> {
+    #[inline]
+    fn try_push(&self, value: u64) -> Result<(), u64> {
+        self.push(value).map_err(|e| e.into_inner())
+    }
+    #[inline]
+    fn try_pop(&self) -> Option<u64> {
+        self.pop().ok()
+    }
+}
+
+impl MpmcQueue for crossbeam_queue::ArrayQueue<u64> {
+    #[inline]
+    fn try_push(&self, value: u64) -> Result<(), u64> {
+        self.push(value)
+    }
+    #[inline]
+    fn try_pop(&self) -> Option<u64> {
+        self.pop()
+    }
+}
+
+impl MpmcQueue for crossbeam_queue::SegQueue<u64> {
+    #[inline]
+    fn try_push(&self, value: u64) -> Result<(), u64> {
+        self.push(value);
+        Ok(())
+    }
+    #[inline]
+    fn try_pop(&self) -> Option<u64> {
+        self.pop()
+    }
+}
+
+impl MpmcQueue for concurrent_queue::ConcurrentQueue<u64> {
+    #[inline]
+    fn try_push(&self, value: u64) -> Result<(), u64> {
+        self.push(value).map_err(|e| e.into_inner())
+    }
+    #[inline]
+    fn try_pop(&self) -> Option<u64> {
+        self.pop().ok()
+    }
+}
+
+/// flume's two ends, used as one MPMC queue through `try_send`/`try_recv`.
+struct FlumeQueue(flume::Sender<u64>, flume::Receiver<u64>);
+
+impl MpmcQueue for FlumeQueue {
+    #[inline]
+    fn try_push(&self, value: u64) -> Result<(), u64> {
+        self.0.try_send(value).map_err(|e| e.into_inner())
+    }
+    #[inline]
+    fn try_pop(&self) -> Option<u64> {
+        self.1.try_recv().ok()
+    }
+}
+
+/// On a failed push or pop: spin a little, then give the core away. Every queue gets the
+/// same retry policy so only the queues differ.
+#[inline]
+fn retry_wait(attempt: &mut u32) {
+    if *attempt < 6 {
+        for _ in 0..(1 << *attempt) {
+            std::hint::spin_loop();
+        }
+        *attempt += 1;
+    } else {
+        thread::yield_now();
+    }
+}
+
+/// Moves `TRANSFER` values from `producers` threads to `consumers` threads through `queue`
+/// and returns the elapsed time.
+fn transfer<Q: MpmcQueue>(queue: &Q, producers: u64, consumers: u64) -> Duration {
+    let start = Barrier::new((producers + consumers + 1) as usize);
+    let per_producer = TRANSFER / producers;
+    let per_consumer = TRANSFER / consumers;
+    thread::scope(|scope| {
+        for _ in 0..producers {
+            scope.spawn(|| {
+                start.wait();
+                for i in 0..per_producer {
+                    let mut value = i;
+                    let mut attempt = 0;
+                    while let Err(back) = queue.try_push(value) {
+                        value = back;
+                        retry_wait(&mut attempt);
+                    }
+                }
+            });
+        }
+        for _ in 0..consumers {
+            scope.spawn(|| {
+                start.wait();
+                let mut sum = 0u64;
+                for _ in 0..per_consumer {
+                    let mut attempt = 0;
+                    loop {
+                        if let Some(value) = queue.try_pop() {
+                            sum = sum.wrapping_add(value);
+                            break;
+                        }
+                        retry_wait(&mut attempt);
+                    }
+                }
+                black_box(sum);
+            });
+        }
+        start.wait();
+        let began = Instant::now();
+        // The scope joins every thread before returning.
+        began
+    })
+    .elapsed()
+}
+
+fn bench_transfer<Q: MpmcQueue>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    make: impl Fn() -> Q,
+    producers: u64,
+    consumers: u64,
+) {
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| transfer(&make(), producers, consumers))
+                .sum()
+        })
+    });
+}
+
+fn mpmc_group<'c>(c: &'c mut Criterion, name: &str) -> BenchmarkGroup<'c, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(TRANSFER));
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(3));
+    group
+}
+
+fn array_seq(c: &mut Criterion) {
+    let mut group = c.benchmark_group("lockfree_array_seq");
+    group.throughput(Throughput::Elements(1));
+    let flowbed = flowbed_lockfree::ArrayQueue::new(CAPACITY);
+    group.bench_function("flowbed", |b| {
+        b.iter(|| {
+            flowbed.push(black_box(1u64)).unwrap();
+            flowbed.pop().unwrap()
+        })
+    });
+    let crossbeam = crossbeam_queue::ArrayQueue::new(CAPACITY);
+    group.bench_function("crossbeam", |b| {
+        b.iter(|| {
+            crossbeam.push(black_box(1u64)).unwrap();
+            crossbeam.pop().unwrap()
+        })
+    });
+    let concurrent = concurrent_queue::ConcurrentQueue::bounded(CAPACITY);
+    group.bench_function("concurrent_queue", |b| {
+        b.iter(|| {
+            concurrent.push(black_box(1u64)).unwrap();
+            concurrent.pop().unwrap()
+        })
+    });
+    let (tx, rx) = flume::bounded(CAPACITY);
+    group.bench_function("flume", |b| {
+        b.iter(|| {
+            tx.try_send(black_box(1u64)).unwrap();
+            rx.try_recv().unwrap()
+        })
+    });
+    group.finish();
+}
+
+fn array_threads(c: &mut Criterion, producers: u64, consumers: u64) {
+    let mut group = mpmc_group(c, &format!("lockfree_array_{producers}p{consumers}c"));
+    bench_transfer(
+        &mut group,
+        "flowbed",
+        || flowbed_lockfree::ArrayQueue::new(CAPACITY),
+        producers,
+        consumers,
+    );
+    bench_transfer(
+        &mut group,
+        "crossbeam",
+        || crossbeam_queue::ArrayQueue::new(CAPACITY),
+        producers,
+        consumers,
+    );
+    bench_transfer(
+        &mut group,
+        "concurrent_queue",
+        || concurrent_queue::ConcurrentQueue::bounded(CAPACITY),
+        producers,
+        consumers,
+    );
+    bench_transfer(
+        &mut group,
+        "flume",
+        || {
+            let (tx, rx) = flume::bounded(CAPACITY);
+            FlumeQueue(tx, rx)
+        },
+        producers,
+        consumers,
+    );
+    group.finish();
+}
+
+fn array_1p1c(c: &mut Criterion) {
+    array_threads(c, 1, 1);
+}
+
+fn array_2p2c(c: &mut Criterion) {
+    array_threads(c, 2, 2);
+}
+
+fn array_4p4c(c: &mut Criterion) {
+    array_threads(c, 4, 4);
+}
+
+fn seg_seq(c: &mut Criterion) {
+    let mut group = c.benchmark_group("lockfree_seg_seq");
+    group.throughput(Throughput::Elements(1));
+    // Push a batch of 64 then pop it, so blocks fill, retire and (for flowbed) recycle.
+    const BATCH: u64 = 64;
+    group.throughput(Throughput::Elements(BATCH));
+    let flowbed = flowbed_lockfree::SegQueue::new();
+    group.bench_function("flowbed", |b| {
+        b.iter(|| {
+            for i in 0..BATCH {
+                flowbed.push(black_box(i)).unwrap();
+            }
+            for _ in 0..BATCH {
+                black_box(flowbed.pop().unwrap());
+            }
+        })
+    });
+    let crossbeam = crossbeam_queue::SegQueue::new();
+    group.bench_function("crossbeam", |b| {
+        b.iter(|| {
+            for i in 0..BATCH {
+                crossbeam.push(black_box(i));
+            }
+            for _ in 0..BATCH {
+                black_box(crossbeam.pop().unwrap());
+            }
+        })
+    });
+    let concurrent = concurrent_queue::ConcurrentQueue::unbounded();
+    group.bench_function("concurrent_queue", |b| {
+        b.iter(|| {
+            for i in 0..BATCH {
+                concurrent.push(black_box(i)).unwrap();
+            }
+            for _ in 0..BATCH {
+                black_box(concurrent.pop().unwrap());
+            }
+        })
+    });
+    group.finish();
+}
+
+fn seg_1p1c(c: &mut Criterion) {
+    let mut group = mpmc_group(c, "lockfree_seg_1p1c");
+    bench_transfer(&mut group, "flowbed", flowbed_lockfree::SegQueue::new, 1, 1);
+    bench_transfer(
+        &mut group,
+        "crossbeam",
+        crossbeam_queue::SegQueue::new,
+        1,
+        1,
+    );
+    bench_transfer(
+        &mut group,
+        "concurrent_queue",
+        concurrent_queue::ConcurrentQueue::unbounded,
+        1,
+        1,
+    );
+    bench_transfer(
+        &mut group,
+        "flume",
+        || {
+            let (tx, rx) = flume::unbounded();
+            FlumeQueue(tx, rx)
+        },
+        1,
+        1,
+    );
+    group.finish();
+}
+
+/// One producer thread and one consumer thread over an SPSC ring, one value at a time.
+fn spsc_1p1c(c: &mut Criterion) {
+    let mut group = mpmc_group(c, "lockfree_spsc_1p1c");
+    group.bench_function("flowbed", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let (mut tx, mut rx) = flowbed_lockfree::spsc::channel(CAPACITY);
+                    timed_pair(
+                        move || {
+                            for i in 0..TRANSFER {
+                                let mut value = i;
+                                let mut attempt = 0;
+                                while let Err(full) = tx.push(value) {
+                                    value = full.into_inner();
+                                    retry_wait(&mut attempt);
+                                }
+                            }
+                        },
+                        move || {
+                            let mut sum = 0u64;
+                            for _ in 0..TRANSFER {
+                                let mut attempt = 0;
+                                loop {
+                                    if let Ok(value) = rx.pop() {
+                                        sum = sum.wrapping_add(value);
+                                        break;
+                                    }
+                                    retry_wait(&mut attempt);
+                                }
+                            }
+                            black_box(sum);
+                        },
+                    )
+                })
+                .sum()
+        })
+    });
+    group.bench_function("rtrb", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let (mut tx, mut rx) = rtrb::RingBuffer::new(CAPACITY);
+                    timed_pair(
+                        move || {
+                            for i in 0..TRANSFER {
+                                let mut value = i;
+                                let mut attempt = 0;
+                                while let Err(rtrb::PushError::Full(back)) = tx.push(value) {
+                                    value = back;
+                                    retry_wait(&mut attempt);
+                                }
+                            }
+                        },
+                        move || {
+                            let mut sum = 0u64;
+                            for _ in 0..TRANSFER {
+                                let mut attempt = 0;
+                                loop {
+                                    if let Ok(value) = rx.pop() {
+                                        sum = sum.wrapping_add(value);
+                                        break;
+                                    }
+                                    retry_wait(&mut attempt);
+                                }
+                            }
+                            black_box(sum);
+                        },
+                    )
+                })
+                .sum()
+        })
+    });
+    group.bench_function("std_mpsc", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let (tx, rx) = std::sync::mpsc::sync_channel(CAPACITY);
+                    timed_pair(
+                        move || {
+                            for i in 0..TRANSFER {
+                                let mut value = i;
+                                let mut attempt = 0;
+                                while let Err(std::sync::mpsc::TrySendError::Full(back)) =
+                                    tx.try_send(value)
+                                {
+                                    value = back;
+                                    retry_wait(&mut attempt);
+                                }
+                            }
+                        },
+                        move || {
+                            let mut sum = 0u64;
+                            for _ in 0..TRANSFER {
+                                let mut attempt = 0;
+                                loop {
+                                    if let Ok(value) = rx.try_recv() {
+                                        sum = sum.wrapping_add(value);
+                                        break;
+                                    }
+                                    retry_wait(&mut attempt);
+                                }
+                            }
+                            black_box(sum);
+                        },
+                    )
+                })
+                .sum()
+        })
+    });
+    group.finish();
+}
+
+/// Runs `producer` and `consumer` on two threads released together; returns the time until
+/// both finish.
+fn timed_pair(producer: impl FnOnce() + Send, consumer: impl FnOnce() + Send) -> Duration {
+    let start = Barrier::new(3);
+    thread::scope(|scope| {
+        scope.spawn(|| {
+            start.wait();
+            producer();
+        });
+        scope.spawn(|| {
+            start.wait();
+            consumer();
+        });
+        start.wait();
+        Instant::now()
+    })
+    .elapsed()
+}
+
+/// Chunked SPSC transfer: the producer writes up to `chunk` values per index update, the
+/// consumer reads up to `chunk` per update.
+fn spsc_chunks(c: &mut Criterion, chunk: usize) {
+    let mut group = mpmc_group(c, &format!("lockfree_spsc_chunk{chunk}"));
+    group.bench_function("flowbed", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let (mut tx, mut rx) = flowbed_lockfree::spsc::channel::<u64>(CAPACITY);
+                    timed_pair(
+                        move || {
+                            let mut next = 0;
+                            let mut attempt = 0;
+                            while next < TRANSFER {
+                                let n = tx.slots().min(chunk).min((TRANSFER - next) as usize);
+                                if n == 0 {
+                                    retry_wait(&mut attempt);
+                                    continue;
+                                }
+                                attempt = 0;
+                                let written = tx.write_chunk_uninit(n).unwrap();
+                                next += written.fill_from_iter(next..) as u64;
+                            }
+                        },
+                        move || {
+                            let mut seen = 0;
+                            let mut sum = 0u64;
+                            let mut attempt = 0;
+                            while seen < TRANSFER {
+                                let n = rx.slots().min(chunk);
+                                if n == 0 {
+                                    retry_wait(&mut attempt);
+                                    continue;
+                                }
+                                attempt = 0;
+                                let read = rx.read_chunk(n).unwrap();
+                                let (a, b) = read.as_slices();
+                                sum = a.iter().chain(b).fold(sum, |s, v| s.wrapping_add(*v));
+                                read.commit_all();
+                                seen += n as u64;
+                            }
+                            black_box(sum);
+                        },
+                    )
+                })
+                .sum()
+        })
+    });
+    group.bench_function("rtrb", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAPACITY);
+                    timed_pair(
+                        move || {
+                            let mut next = 0;
+                            let mut attempt = 0;
+                            while next < TRANSFER {
+                                let n = tx.slots().min(chunk).min((TRANSFER - next) as usize);
+                                if n == 0 {
+                                    retry_wait(&mut attempt);
+                                    continue;
+                                }
+                                attempt = 0;
+                                let written = tx.write_chunk_uninit(n).unwrap();
+                                next += written.fill_from_iter(next..) as u64;
+                            }
+                        },
+                        move || {
+                            let mut seen = 0;
+                            let mut sum = 0u64;
+                            let mut attempt = 0;
+                            while seen < TRANSFER {
+                                let n = rx.slots().min(chunk);
+                                if n == 0 {
+                                    retry_wait(&mut attempt);
+                                    continue;
+                                }
+                                attempt = 0;
+                                let read = rx.read_chunk(n).unwrap();
+                                let (a, b) = read.as_slices();
+                                sum = a.iter().chain(b).fold(sum, |s, v| s.wrapping_add(*v));
+                                read.commit_all();
+                                seen += n as u64;
+                            }
+                            black_box(sum);
+                        },
+                    )
+                })
+                .sum()
+        })
+    });
+    group.finish();
+}
+
+fn spsc_chunk64(c: &mut Criterion) {
+    spsc_chunks(c, 64);
+}
+
+fn spsc_chunk256(c: &mut Criterion) {
+    spsc_chunks(c, 256);
+}
+
+/// Round trips: thread A sends a value, thread B sends it back. Latency, not throughput.
+fn pingpong(c: &mut Criterion) {
+    const ROUND_TRIPS: u64 = 10_000;
+    let mut group = c.benchmark_group("lockfree_pingpong");
+    group.throughput(Throughput::Elements(ROUND_TRIPS));
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(3));
+
+    group.bench_function("flowbed", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let (mut to_b, mut from_a) = flowbed_lockfree::spsc::channel::<u64>(1);
+                    let (mut to_a, mut from_b) = flowbed_lockfree::spsc::channel::<u64>(1);
+                    timed_pair(
+                        move || {
+                            for i in 0..ROUND_TRIPS {
+                                to_b.push(i).unwrap();
+                                while from_b.pop().is_err() {
+                                    std::hint::spin_loop();
+                                }
+                            }
+                        },
+                        move || {
+                            for _ in 0..ROUND_TRIPS {
+                                let value = loop {
+                                    if let Ok(v) = from_a.pop() {
+                                        break v;
+                                    }
+                                    std::hint::spin_loop();
+                                };
+                                to_a.push(value).unwrap();
+                            }
+                        },
+                    )
+                })
+                .sum()
+        })
+    });
+    group.bench_function("rtrb", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let (mut to_b, mut from_a) = rtrb::RingBuffer::<u64>::new(1);
+                    let (mut to_a, mut from_b) = rtrb::RingBuffer::<u64>::new(1);
+                    timed_pair(
+                        move || {
+                            for i in 0..ROUND_TRIPS {
+                                to_b.push(i).unwrap();
+                                while from_b.pop().is_err() {
+                                    std::hint::spin_loop();
+                                }
+                            }
+                        },
+                        move || {
+                            for _ in 0..ROUND_TRIPS {
+                                let value = loop {
+                                    if let Ok(v) = from_a.pop() {
+                                        break v;
+                                    }
+                                    std::hint::spin_loop();
+                                };
+                                to_a.push(value).unwrap();
+                            }
+                        },
+                    )
+                })
+                .sum()
+        })
+    });
+    group.bench_function("crossbeam", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let to_b = crossbeam_queue::ArrayQueue::<u64>::new(1);
+                    let to_a = crossbeam_queue::ArrayQueue::<u64>::new(1);
+                    let (to_b, to_a) = (&to_b, &to_a);
+                    timed_pair(
+                        move || {
+                            for i in 0..ROUND_TRIPS {
+                                to_b.push(i).unwrap();
+                                while to_a.pop().is_none() {
+                                    std::hint::spin_loop();
+                                }
+                            }
+                        },
+                        move || {
+                            for _ in 0..ROUND_TRIPS {
+                                let value = loop {
+                                    if let Some(v) = to_b.pop() {
+                                        break v;
+                                    }
+                                    std::hint::spin_loop();
+                                };
+                                to_a.push(value).unwrap();
+                            }
+                        },
+                    )
+                })
+                .sum()
+        })
+    });
+    group.finish();
+}
+
+/// Async hand-off between two tokio tasks on a 2-worker runtime: the waiting path (register,
+/// park, wake) is exercised whenever one side outruns the other.
+fn channel_async_1p1c(c: &mut Criterion) {
+    let mut group = mpmc_group(c, "lockfree_channel_async_1p1c");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("tokio runtime");
+    const BOUND: usize = 128;
+
+    group.bench_function("flowbed", |b| {
+        b.iter_custom(|iters| {
+            runtime.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let (tx, rx) = flowbed_lockfree::channel::bounded::<u64>(BOUND);
+                    let began = Instant::now();
+                    let producer = tokio::spawn(async move {
+                        for i in 0..TRANSFER {
+                            tx.send(i).await.unwrap();
+                        }
+                    });
+                    let consumer = tokio::spawn(async move {
+                        let mut sum = 0u64;
+                        while let Ok(v) = rx.recv().await {
+                            sum = sum.wrapping_add(v);
+                        }
+                        sum
+                    });
+                    producer.await.unwrap();
+                    black_box(consumer.await.unwrap());
+                    total += began.elapsed();
+                }
+                total
+            })
+        })
+    });
+    group.bench_function("flume", |b| {
+        b.iter_custom(|iters| {
+            runtime.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let (tx, rx) = flume::bounded::<u64>(BOUND);
+                    let began = Instant::now();
+                    let producer = tokio::spawn(async move {
+                        for i in 0..TRANSFER {
+                            tx.send_async(i).await.unwrap();
+                        }
+                    });
+                    let consumer = tokio::spawn(async move {
+                        let mut sum = 0u64;
+                        while let Ok(v) = rx.recv_async().await {
+                            sum = sum.wrapping_add(v);
+                        }
+                        sum
+                    });
+                    producer.await.unwrap();
+                    black_box(consumer.await.unwrap());
+                    total += began.elapsed();
+                }
+                total
+            })
+        })
+    });
+    group.bench_function("tokio", |b| {
+        b.iter_custom(|iters| {
+            runtime.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(BOUND);
+                    let began = Instant::now();
+                    let producer = tokio::spawn(async move {
+                        for i in 0..TRANSFER {
+                            tx.send(i).await.unwrap();
+                        }
+                    });
+                    let consumer = tokio::spawn(async move {
+                        let mut sum = 0u64;
+                        while let Some(v) = rx.recv().await {
+                            sum = sum.wrapping_add(v);
+                        }
+                        sum
+                    });
+                    producer.await.unwrap();
+                    black_box(consumer.await.unwrap());
+                    total += began.elapsed();
+                }
+                total
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    array_seq,
+    array_1p1c,
+    array_2p2c,
+    array_4p4c,
+    seg_seq,
+    seg_1p1c,
+    spsc_1p1c,
+    spsc_chunk64,
+    spsc_chunk256,
+    pingpong,
+    channel_async_1p1c
+);
+criterion_main!(benches);
