@@ -15,8 +15,13 @@ use std::time::{Duration, Instant};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 
-/// Values moved per measured transfer in the multi-threaded workloads.
+/// Values moved per measured transfer in the multi-threaded MPMC workloads (~2 ms).
 const TRANSFER: u64 = 100_000;
+/// Values moved per transfer in the SPSC workloads. A transfer must take milliseconds, or
+/// thread start-up and scheduling (tens of µs on this 2-core class) dominate the time.
+const SPSC_TRANSFER: u64 = 1_000_000;
+/// Values moved per transfer in the chunked SPSC workloads (about 1 ns per value).
+const CHUNK_TRANSFER: u64 = 4_000_000;
 /// Bounded queues' capacity in the multi-threaded workloads (crossbeam-channel's benches
 /// use similar small bounds, where contention is highest).
 const CAPACITY: usize = 1024;
@@ -172,9 +177,13 @@ fn bench_transfer<Q: MpmcQueue>(
     });
 }
 
-fn mpmc_group<'c>(c: &'c mut Criterion, name: &str) -> BenchmarkGroup<'c, WallTime> {
+fn threaded_group<'c>(
+    c: &'c mut Criterion,
+    name: &str,
+    values: u64,
+) -> BenchmarkGroup<'c, WallTime> {
     let mut group = c.benchmark_group(name);
-    group.throughput(Throughput::Elements(TRANSFER));
+    group.throughput(Throughput::Elements(values));
     group.sample_size(20);
     group.measurement_time(Duration::from_secs(3));
     group
@@ -215,7 +224,11 @@ fn array_seq(c: &mut Criterion) {
 }
 
 fn array_threads(c: &mut Criterion, producers: u64, consumers: u64) {
-    let mut group = mpmc_group(c, &format!("lockfree_array_{producers}p{consumers}c"));
+    let mut group = threaded_group(
+        c,
+        &format!("lockfree_array_{producers}p{consumers}c"),
+        TRANSFER,
+    );
     bench_transfer(
         &mut group,
         "flowbed",
@@ -305,7 +318,7 @@ fn seg_seq(c: &mut Criterion) {
 }
 
 fn seg_1p1c(c: &mut Criterion) {
-    let mut group = mpmc_group(c, "lockfree_seg_1p1c");
+    let mut group = threaded_group(c, "lockfree_seg_1p1c", TRANSFER);
     bench_transfer(&mut group, "flowbed", flowbed_lockfree::SegQueue::new, 1, 1);
     bench_transfer(
         &mut group,
@@ -336,7 +349,7 @@ fn seg_1p1c(c: &mut Criterion) {
 
 /// One producer thread and one consumer thread over an SPSC ring, one value at a time.
 fn spsc_1p1c(c: &mut Criterion) {
-    let mut group = mpmc_group(c, "lockfree_spsc_1p1c");
+    let mut group = threaded_group(c, "lockfree_spsc_1p1c", SPSC_TRANSFER);
     group.bench_function("flowbed", |b| {
         b.iter_custom(|iters| {
             (0..iters)
@@ -344,7 +357,7 @@ fn spsc_1p1c(c: &mut Criterion) {
                     let (mut tx, mut rx) = flowbed_lockfree::spsc::channel(CAPACITY);
                     timed_pair(
                         move || {
-                            for i in 0..TRANSFER {
+                            for i in 0..SPSC_TRANSFER {
                                 let mut value = i;
                                 let mut attempt = 0;
                                 while let Err(full) = tx.push(value) {
@@ -355,7 +368,7 @@ fn spsc_1p1c(c: &mut Criterion) {
                         },
                         move || {
                             let mut sum = 0u64;
-                            for _ in 0..TRANSFER {
+                            for _ in 0..SPSC_TRANSFER {
                                 let mut attempt = 0;
                                 loop {
                                     if let Ok(value) = rx.pop() {
@@ -379,7 +392,7 @@ fn spsc_1p1c(c: &mut Criterion) {
                     let (mut tx, mut rx) = rtrb::RingBuffer::new(CAPACITY);
                     timed_pair(
                         move || {
-                            for i in 0..TRANSFER {
+                            for i in 0..SPSC_TRANSFER {
                                 let mut value = i;
                                 let mut attempt = 0;
                                 while let Err(rtrb::PushError::Full(back)) = tx.push(value) {
@@ -390,7 +403,7 @@ fn spsc_1p1c(c: &mut Criterion) {
                         },
                         move || {
                             let mut sum = 0u64;
-                            for _ in 0..TRANSFER {
+                            for _ in 0..SPSC_TRANSFER {
                                 let mut attempt = 0;
                                 loop {
                                     if let Ok(value) = rx.pop() {
@@ -414,7 +427,7 @@ fn spsc_1p1c(c: &mut Criterion) {
                     let (tx, rx) = std::sync::mpsc::sync_channel(CAPACITY);
                     timed_pair(
                         move || {
-                            for i in 0..TRANSFER {
+                            for i in 0..SPSC_TRANSFER {
                                 let mut value = i;
                                 let mut attempt = 0;
                                 while let Err(std::sync::mpsc::TrySendError::Full(back)) =
@@ -427,7 +440,7 @@ fn spsc_1p1c(c: &mut Criterion) {
                         },
                         move || {
                             let mut sum = 0u64;
-                            for _ in 0..TRANSFER {
+                            for _ in 0..SPSC_TRANSFER {
                                 let mut attempt = 0;
                                 loop {
                                     if let Ok(value) = rx.try_recv() {
@@ -469,7 +482,7 @@ fn timed_pair(producer: impl FnOnce() + Send, consumer: impl FnOnce() + Send) ->
 /// Chunked SPSC transfer: the producer writes up to `chunk` values per index update, the
 /// consumer reads up to `chunk` per update.
 fn spsc_chunks(c: &mut Criterion, chunk: usize) {
-    let mut group = mpmc_group(c, &format!("lockfree_spsc_chunk{chunk}"));
+    let mut group = threaded_group(c, &format!("lockfree_spsc_chunk{chunk}"), CHUNK_TRANSFER);
     group.bench_function("flowbed", |b| {
         b.iter_custom(|iters| {
             (0..iters)
@@ -479,8 +492,8 @@ fn spsc_chunks(c: &mut Criterion, chunk: usize) {
                         move || {
                             let mut next = 0;
                             let mut attempt = 0;
-                            while next < TRANSFER {
-                                let n = tx.slots().min(chunk).min((TRANSFER - next) as usize);
+                            while next < CHUNK_TRANSFER {
+                                let n = tx.slots().min(chunk).min((CHUNK_TRANSFER - next) as usize);
                                 if n == 0 {
                                     retry_wait(&mut attempt);
                                     continue;
@@ -494,7 +507,7 @@ fn spsc_chunks(c: &mut Criterion, chunk: usize) {
                             let mut seen = 0;
                             let mut sum = 0u64;
                             let mut attempt = 0;
-                            while seen < TRANSFER {
+                            while seen < CHUNK_TRANSFER {
                                 let n = rx.slots().min(chunk);
                                 if n == 0 {
                                     retry_wait(&mut attempt);
@@ -523,8 +536,8 @@ fn spsc_chunks(c: &mut Criterion, chunk: usize) {
                         move || {
                             let mut next = 0;
                             let mut attempt = 0;
-                            while next < TRANSFER {
-                                let n = tx.slots().min(chunk).min((TRANSFER - next) as usize);
+                            while next < CHUNK_TRANSFER {
+                                let n = tx.slots().min(chunk).min((CHUNK_TRANSFER - next) as usize);
                                 if n == 0 {
                                     retry_wait(&mut attempt);
                                     continue;
@@ -538,7 +551,7 @@ fn spsc_chunks(c: &mut Criterion, chunk: usize) {
                             let mut seen = 0;
                             let mut sum = 0u64;
                             let mut attempt = 0;
-                            while seen < TRANSFER {
+                            while seen < CHUNK_TRANSFER {
                                 let n = rx.slots().min(chunk);
                                 if n == 0 {
                                     retry_wait(&mut attempt);
@@ -677,7 +690,7 @@ fn pingpong(c: &mut Criterion) {
 /// Async hand-off between two tokio tasks on a 2-worker runtime: the waiting path (register,
 /// park, wake) is exercised whenever one side outruns the other.
 fn channel_async_1p1c(c: &mut Criterion) {
-    let mut group = mpmc_group(c, "lockfree_channel_async_1p1c");
+    let mut group = threaded_group(c, "lockfree_channel_async_1p1c", TRANSFER);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .build()

@@ -60,3 +60,8 @@ pub use error::{
     SendTimeoutError,
 };
 pub use seg_queue::SegQueue;
+
+/// The README's example, compiled and run as a doctest so it cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -196,6 +196,11 @@ pub fn try_channel<T>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), Cap
 }
 
 /// The writing end of an SPSC ring. `Send` but not `Clone`: exactly one producer.
+///
+/// A push only looks for the consumer when the ring is full (the fast path touches no
+/// shared flag): while there is room, values pushed after the consumer was dropped are
+/// accepted and dropped with the ring. Check [`is_abandoned`](Self::is_abandoned) when that
+/// matters.
 pub struct Producer<T> {
     ring: Arc<Ring<T>>,
     /// Our own position (the ring's `tail` is its published copy).

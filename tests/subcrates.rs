@@ -1,0 +1,36 @@
+//! Each pattern crate is reachable through the facade, under its feature, and its types
+//! work across the re-export boundary.
+
+#[cfg(feature = "lockfree")]
+#[test]
+fn lockfree_is_reexported() {
+    use flowbed::lockfree::{ArrayQueue, PopError, SegQueue, channel, spsc};
+
+    let bounded = ArrayQueue::new(1);
+    bounded.push(1).unwrap();
+    assert_eq!(bounded.pop(), Ok(1));
+
+    let unbounded = SegQueue::new();
+    unbounded.push("x").unwrap();
+    assert_eq!(unbounded.pop(), Ok("x"));
+    assert_eq!(unbounded.pop(), Err(PopError::Empty));
+
+    let (mut producer, mut consumer) = spsc::channel(2);
+    producer.push(2u8).unwrap();
+    assert_eq!(consumer.pop(), Ok(2));
+
+    let (tx, rx) = channel::bounded(1);
+    tx.send_blocking(3).unwrap();
+    assert_eq!(rx.recv_blocking(), Ok(3));
+}
+
+/// The facade is the same crate, not a copy: types are interchangeable.
+#[cfg(feature = "lockfree")]
+#[test]
+fn lockfree_types_are_the_subcrate_types() {
+    fn takes_facade_type(queue: &flowbed::lockfree::ArrayQueue<u8>) -> usize {
+        queue.capacity()
+    }
+    let queue: flowbed_lockfree::ArrayQueue<u8> = flowbed_lockfree::ArrayQueue::new(4);
+    assert_eq!(takes_facade_type(&queue), 4);
+}
