@@ -347,117 +347,103 @@ fn seg_1p1c(c: &mut Criterion) {
     group.finish();
 }
 
-/// One producer thread and one consumer thread over an SPSC ring, one value at a time.
-fn spsc_1p1c(c: &mut Criterion) {
-    let mut group = threaded_group(c, "lockfree_spsc_1p1c", SPSC_TRANSFER);
-    group.bench_function("flowbed", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let (mut tx, mut rx) = flowbed_lockfree::spsc::channel(CAPACITY);
-                    timed_pair(
-                        move || {
-                            for i in 0..SPSC_TRANSFER {
-                                let mut value = i;
-                                let mut attempt = 0;
-                                while let Err(full) = tx.push(value) {
-                                    value = full.into_inner();
-                                    retry_wait(&mut attempt);
-                                }
-                            }
-                        },
-                        move || {
-                            let mut sum = 0u64;
-                            for _ in 0..SPSC_TRANSFER {
-                                let mut attempt = 0;
-                                loop {
-                                    if let Ok(value) = rx.pop() {
-                                        sum = sum.wrapping_add(value);
-                                        break;
-                                    }
-                                    retry_wait(&mut attempt);
-                                }
-                            }
-                            black_box(sum);
-                        },
-                    )
-                })
-                .sum()
-        })
-    });
-    group.bench_function("rtrb", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let (mut tx, mut rx) = rtrb::RingBuffer::new(CAPACITY);
-                    timed_pair(
-                        move || {
-                            for i in 0..SPSC_TRANSFER {
-                                let mut value = i;
-                                let mut attempt = 0;
-                                while let Err(rtrb::PushError::Full(back)) = tx.push(value) {
-                                    value = back;
-                                    retry_wait(&mut attempt);
-                                }
-                            }
-                        },
-                        move || {
-                            let mut sum = 0u64;
-                            for _ in 0..SPSC_TRANSFER {
-                                let mut attempt = 0;
-                                loop {
-                                    if let Ok(value) = rx.pop() {
-                                        sum = sum.wrapping_add(value);
-                                        break;
-                                    }
-                                    retry_wait(&mut attempt);
-                                }
-                            }
-                            black_box(sum);
-                        },
-                    )
-                })
-                .sum()
-        })
-    });
-    group.bench_function("std_mpsc", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let (tx, rx) = std::sync::mpsc::sync_channel(CAPACITY);
-                    timed_pair(
-                        move || {
-                            for i in 0..SPSC_TRANSFER {
-                                let mut value = i;
-                                let mut attempt = 0;
-                                while let Err(std::sync::mpsc::TrySendError::Full(back)) =
-                                    tx.try_send(value)
-                                {
-                                    value = back;
-                                    retry_wait(&mut attempt);
-                                }
-                            }
-                        },
-                        move || {
-                            let mut sum = 0u64;
-                            for _ in 0..SPSC_TRANSFER {
-                                let mut attempt = 0;
-                                loop {
-                                    if let Ok(value) = rx.try_recv() {
-                                        sum = sum.wrapping_add(value);
-                                        break;
-                                    }
-                                    retry_wait(&mut attempt);
-                                }
-                            }
-                            black_box(sum);
-                        },
-                    )
-                })
-                .sum()
-        })
-    });
-    group.finish();
+/// The common face of the SPSC rings measured here: single-value and chunked access.
+trait SpscRing {
+    type Producer: Send;
+    type Consumer: Send;
+    fn with_capacity(capacity: usize) -> (Self::Producer, Self::Consumer);
+    fn push(producer: &mut Self::Producer, value: u64) -> Result<(), u64>;
+    fn pop(consumer: &mut Self::Consumer) -> Option<u64>;
+    /// Writes the values `next..` into up to `max` free slots at once; returns how many.
+    fn write_chunk(producer: &mut Self::Producer, max: usize, next: u64) -> usize;
+    /// Reads (and sums into `sum`) up to `max` values at once; returns how many.
+    fn read_chunk(consumer: &mut Self::Consumer, max: usize, sum: &mut u64) -> usize;
+}
+
+struct Flowbed;
+
+impl SpscRing for Flowbed {
+    type Producer = flowbed_lockfree::spsc::Producer<u64>;
+    type Consumer = flowbed_lockfree::spsc::Consumer<u64>;
+
+    fn with_capacity(capacity: usize) -> (Self::Producer, Self::Consumer) {
+        flowbed_lockfree::spsc::channel(capacity)
+    }
+    #[inline]
+    fn push(producer: &mut Self::Producer, value: u64) -> Result<(), u64> {
+        producer.push(value).map_err(|e| e.into_inner())
+    }
+    #[inline]
+    fn pop(consumer: &mut Self::Consumer) -> Option<u64> {
+        consumer.pop().ok()
+    }
+    #[inline]
+    fn write_chunk(producer: &mut Self::Producer, max: usize, next: u64) -> usize {
+        let n = producer.slots().min(max);
+        if n == 0 {
+            return 0;
+        }
+        producer
+            .write_chunk_uninit(n)
+            .unwrap()
+            .fill_from_iter(next..)
+    }
+    #[inline]
+    fn read_chunk(consumer: &mut Self::Consumer, max: usize, sum: &mut u64) -> usize {
+        let n = consumer.slots().min(max);
+        if n == 0 {
+            return 0;
+        }
+        let chunk = consumer.read_chunk(n).unwrap();
+        let (a, b) = chunk.as_slices();
+        *sum = a.iter().chain(b).fold(*sum, |s, v| s.wrapping_add(*v));
+        chunk.commit_all();
+        n
+    }
+}
+
+struct Rtrb;
+
+impl SpscRing for Rtrb {
+    type Producer = rtrb::Producer<u64>;
+    type Consumer = rtrb::Consumer<u64>;
+
+    fn with_capacity(capacity: usize) -> (Self::Producer, Self::Consumer) {
+        rtrb::RingBuffer::new(capacity)
+    }
+    #[inline]
+    fn push(producer: &mut Self::Producer, value: u64) -> Result<(), u64> {
+        producer
+            .push(value)
+            .map_err(|rtrb::PushError::Full(value)| value)
+    }
+    #[inline]
+    fn pop(consumer: &mut Self::Consumer) -> Option<u64> {
+        consumer.pop().ok()
+    }
+    #[inline]
+    fn write_chunk(producer: &mut Self::Producer, max: usize, next: u64) -> usize {
+        let n = producer.slots().min(max);
+        if n == 0 {
+            return 0;
+        }
+        producer
+            .write_chunk_uninit(n)
+            .unwrap()
+            .fill_from_iter(next..)
+    }
+    #[inline]
+    fn read_chunk(consumer: &mut Self::Consumer, max: usize, sum: &mut u64) -> usize {
+        let n = consumer.slots().min(max);
+        if n == 0 {
+            return 0;
+        }
+        let chunk = consumer.read_chunk(n).unwrap();
+        let (a, b) = chunk.as_slices();
+        *sum = a.iter().chain(b).fold(*sum, |s, v| s.wrapping_add(*v));
+        chunk.commit_all();
+        n
+    }
 }
 
 /// Runs `producer` and `consumer` on two threads released together; returns the time until
@@ -479,97 +465,160 @@ fn timed_pair(producer: impl FnOnce() + Send, consumer: impl FnOnce() + Send) ->
     .elapsed()
 }
 
-/// Chunked SPSC transfer: the producer writes up to `chunk` values per index update, the
-/// consumer reads up to `chunk` per update.
+/// `values` values from one thread to another, one at a time.
+fn spsc_transfer<R: SpscRing>(values: u64) -> Duration {
+    let (mut tx, mut rx) = R::with_capacity(CAPACITY);
+    timed_pair(
+        move || {
+            for i in 0..values {
+                let mut value = i;
+                let mut attempt = 0;
+                while let Err(back) = R::push(&mut tx, value) {
+                    value = back;
+                    retry_wait(&mut attempt);
+                }
+            }
+        },
+        move || {
+            let mut sum = 0u64;
+            for _ in 0..values {
+                let mut attempt = 0;
+                loop {
+                    if let Some(value) = R::pop(&mut rx) {
+                        sum = sum.wrapping_add(value);
+                        break;
+                    }
+                    retry_wait(&mut attempt);
+                }
+            }
+            black_box(sum);
+        },
+    )
+}
+
+/// `values` values from one thread to another in chunks of up to `chunk`.
+fn chunk_transfer<R: SpscRing>(values: u64, chunk: usize) -> Duration {
+    let (mut tx, mut rx) = R::with_capacity(CAPACITY);
+    timed_pair(
+        move || {
+            let mut next = 0;
+            let mut attempt = 0;
+            while next < values {
+                let max = chunk.min((values - next) as usize);
+                match R::write_chunk(&mut tx, max, next) {
+                    0 => retry_wait(&mut attempt),
+                    written => {
+                        attempt = 0;
+                        next += written as u64;
+                    }
+                }
+            }
+        },
+        move || {
+            let mut seen = 0;
+            let mut sum = 0u64;
+            let mut attempt = 0;
+            while seen < values {
+                match R::read_chunk(&mut rx, chunk, &mut sum) {
+                    0 => retry_wait(&mut attempt),
+                    read => {
+                        attempt = 0;
+                        seen += read as u64;
+                    }
+                }
+            }
+            black_box(sum);
+        },
+    )
+}
+
+/// `round_trips` round trips: thread A sends a value, thread B sends it back.
+fn pingpong_rounds<R: SpscRing>(round_trips: u64) -> Duration {
+    let (mut to_b, mut from_a) = R::with_capacity(1);
+    let (mut to_a, mut from_b) = R::with_capacity(1);
+    timed_pair(
+        move || {
+            for i in 0..round_trips {
+                R::push(&mut to_b, i).unwrap();
+                while R::pop(&mut from_b).is_none() {
+                    std::hint::spin_loop();
+                }
+            }
+        },
+        move || {
+            for _ in 0..round_trips {
+                let value = loop {
+                    if let Some(v) = R::pop(&mut from_a) {
+                        break v;
+                    }
+                    std::hint::spin_loop();
+                };
+                R::push(&mut to_a, value).unwrap();
+            }
+        },
+    )
+}
+
+/// Repeats a timed run `iters` times and sums the times.
+fn repeat(iters: u64, run: impl Fn() -> Duration) -> Duration {
+    (0..iters).map(|_| run()).sum()
+}
+
+/// One producer thread and one consumer thread over an SPSC ring, one value at a time.
+fn spsc_1p1c(c: &mut Criterion) {
+    let mut group = threaded_group(c, "lockfree_spsc_1p1c", SPSC_TRANSFER);
+    group.bench_function("flowbed", |b| {
+        b.iter_custom(|iters| repeat(iters, || spsc_transfer::<Flowbed>(SPSC_TRANSFER)))
+    });
+    group.bench_function("rtrb", |b| {
+        b.iter_custom(|iters| repeat(iters, || spsc_transfer::<Rtrb>(SPSC_TRANSFER)))
+    });
+    group.bench_function("std_mpsc", |b| {
+        b.iter_custom(|iters| {
+            repeat(iters, || {
+                let (tx, rx) = std::sync::mpsc::sync_channel(CAPACITY);
+                timed_pair(
+                    move || {
+                        for i in 0..SPSC_TRANSFER {
+                            let mut value = i;
+                            let mut attempt = 0;
+                            while let Err(std::sync::mpsc::TrySendError::Full(back)) =
+                                tx.try_send(value)
+                            {
+                                value = back;
+                                retry_wait(&mut attempt);
+                            }
+                        }
+                    },
+                    move || {
+                        let mut sum = 0u64;
+                        for _ in 0..SPSC_TRANSFER {
+                            let mut attempt = 0;
+                            loop {
+                                if let Ok(value) = rx.try_recv() {
+                                    sum = sum.wrapping_add(value);
+                                    break;
+                                }
+                                retry_wait(&mut attempt);
+                            }
+                        }
+                        black_box(sum);
+                    },
+                )
+            })
+        })
+    });
+    group.finish();
+}
+
+/// Chunked SPSC transfer: up to `chunk` values per index update on each side.
 fn spsc_chunks(c: &mut Criterion, chunk: usize) {
     let mut group = threaded_group(c, &format!("lockfree_spsc_chunk{chunk}"), CHUNK_TRANSFER);
     group.bench_function("flowbed", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let (mut tx, mut rx) = flowbed_lockfree::spsc::channel::<u64>(CAPACITY);
-                    timed_pair(
-                        move || {
-                            let mut next = 0;
-                            let mut attempt = 0;
-                            while next < CHUNK_TRANSFER {
-                                let n = tx.slots().min(chunk).min((CHUNK_TRANSFER - next) as usize);
-                                if n == 0 {
-                                    retry_wait(&mut attempt);
-                                    continue;
-                                }
-                                attempt = 0;
-                                let written = tx.write_chunk_uninit(n).unwrap();
-                                next += written.fill_from_iter(next..) as u64;
-                            }
-                        },
-                        move || {
-                            let mut seen = 0;
-                            let mut sum = 0u64;
-                            let mut attempt = 0;
-                            while seen < CHUNK_TRANSFER {
-                                let n = rx.slots().min(chunk);
-                                if n == 0 {
-                                    retry_wait(&mut attempt);
-                                    continue;
-                                }
-                                attempt = 0;
-                                let read = rx.read_chunk(n).unwrap();
-                                let (a, b) = read.as_slices();
-                                sum = a.iter().chain(b).fold(sum, |s, v| s.wrapping_add(*v));
-                                read.commit_all();
-                                seen += n as u64;
-                            }
-                            black_box(sum);
-                        },
-                    )
-                })
-                .sum()
-        })
+        b.iter_custom(|iters| repeat(iters, || chunk_transfer::<Flowbed>(CHUNK_TRANSFER, chunk)))
     });
     group.bench_function("rtrb", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAPACITY);
-                    timed_pair(
-                        move || {
-                            let mut next = 0;
-                            let mut attempt = 0;
-                            while next < CHUNK_TRANSFER {
-                                let n = tx.slots().min(chunk).min((CHUNK_TRANSFER - next) as usize);
-                                if n == 0 {
-                                    retry_wait(&mut attempt);
-                                    continue;
-                                }
-                                attempt = 0;
-                                let written = tx.write_chunk_uninit(n).unwrap();
-                                next += written.fill_from_iter(next..) as u64;
-                            }
-                        },
-                        move || {
-                            let mut seen = 0;
-                            let mut sum = 0u64;
-                            let mut attempt = 0;
-                            while seen < CHUNK_TRANSFER {
-                                let n = rx.slots().min(chunk);
-                                if n == 0 {
-                                    retry_wait(&mut attempt);
-                                    continue;
-                                }
-                                attempt = 0;
-                                let read = rx.read_chunk(n).unwrap();
-                                let (a, b) = read.as_slices();
-                                sum = a.iter().chain(b).fold(sum, |s, v| s.wrapping_add(*v));
-                                read.commit_all();
-                                seen += n as u64;
-                            }
-                            black_box(sum);
-                        },
-                    )
-                })
-                .sum()
-        })
+        b.iter_custom(|iters| repeat(iters, || chunk_transfer::<Rtrb>(CHUNK_TRANSFER, chunk)))
     });
     group.finish();
 }
@@ -589,99 +638,40 @@ fn pingpong(c: &mut Criterion) {
     group.throughput(Throughput::Elements(ROUND_TRIPS));
     group.sample_size(20);
     group.measurement_time(Duration::from_secs(3));
-
     group.bench_function("flowbed", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let (mut to_b, mut from_a) = flowbed_lockfree::spsc::channel::<u64>(1);
-                    let (mut to_a, mut from_b) = flowbed_lockfree::spsc::channel::<u64>(1);
-                    timed_pair(
-                        move || {
-                            for i in 0..ROUND_TRIPS {
-                                to_b.push(i).unwrap();
-                                while from_b.pop().is_err() {
-                                    std::hint::spin_loop();
-                                }
-                            }
-                        },
-                        move || {
-                            for _ in 0..ROUND_TRIPS {
-                                let value = loop {
-                                    if let Ok(v) = from_a.pop() {
-                                        break v;
-                                    }
-                                    std::hint::spin_loop();
-                                };
-                                to_a.push(value).unwrap();
-                            }
-                        },
-                    )
-                })
-                .sum()
-        })
+        b.iter_custom(|iters| repeat(iters, || pingpong_rounds::<Flowbed>(ROUND_TRIPS)))
     });
     group.bench_function("rtrb", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let (mut to_b, mut from_a) = rtrb::RingBuffer::<u64>::new(1);
-                    let (mut to_a, mut from_b) = rtrb::RingBuffer::<u64>::new(1);
-                    timed_pair(
-                        move || {
-                            for i in 0..ROUND_TRIPS {
-                                to_b.push(i).unwrap();
-                                while from_b.pop().is_err() {
-                                    std::hint::spin_loop();
-                                }
-                            }
-                        },
-                        move || {
-                            for _ in 0..ROUND_TRIPS {
-                                let value = loop {
-                                    if let Ok(v) = from_a.pop() {
-                                        break v;
-                                    }
-                                    std::hint::spin_loop();
-                                };
-                                to_a.push(value).unwrap();
-                            }
-                        },
-                    )
-                })
-                .sum()
-        })
+        b.iter_custom(|iters| repeat(iters, || pingpong_rounds::<Rtrb>(ROUND_TRIPS)))
     });
     group.bench_function("crossbeam", |b| {
         b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let to_b = crossbeam_queue::ArrayQueue::<u64>::new(1);
-                    let to_a = crossbeam_queue::ArrayQueue::<u64>::new(1);
-                    let (to_b, to_a) = (&to_b, &to_a);
-                    timed_pair(
-                        move || {
-                            for i in 0..ROUND_TRIPS {
-                                to_b.push(i).unwrap();
-                                while to_a.pop().is_none() {
-                                    std::hint::spin_loop();
+            repeat(iters, || {
+                let to_b = crossbeam_queue::ArrayQueue::<u64>::new(1);
+                let to_a = crossbeam_queue::ArrayQueue::<u64>::new(1);
+                let (to_b, to_a) = (&to_b, &to_a);
+                timed_pair(
+                    move || {
+                        for i in 0..ROUND_TRIPS {
+                            to_b.push(i).unwrap();
+                            while to_a.pop().is_none() {
+                                std::hint::spin_loop();
+                            }
+                        }
+                    },
+                    move || {
+                        for _ in 0..ROUND_TRIPS {
+                            let value = loop {
+                                if let Some(v) = to_b.pop() {
+                                    break v;
                                 }
-                            }
-                        },
-                        move || {
-                            for _ in 0..ROUND_TRIPS {
-                                let value = loop {
-                                    if let Some(v) = to_b.pop() {
-                                        break v;
-                                    }
-                                    std::hint::spin_loop();
-                                };
-                                to_a.push(value).unwrap();
-                            }
-                        },
-                    )
-                })
-                .sum()
+                                std::hint::spin_loop();
+                            };
+                            to_a.push(value).unwrap();
+                        }
+                    },
+                )
+            })
         })
     });
     group.finish();

@@ -45,20 +45,25 @@ use std::mem::MaybeUninit;
 use crossbeam_utils::CachePadded;
 
 use crate::error::{CapacityError, ChunkError, PopError, PushError};
-use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering, SlotAccess};
+use crate::sync::{Arc, AtomicUsize, Ordering, SlotAccess};
+
+/// Set in `head` when the consumer is dropped, in `tail` when the producer is. Keeping the
+/// flag in the index word means one load tells the other end both "how far" and "is it
+/// gone", so an empty poll costs a single load.
+const GONE: usize = 1 << (usize::BITS - 1);
+/// Positions count modulo 2^63, below the `GONE` bit.
+const POSITION: usize = !GONE;
 
 /// The state both ends share.
 struct Ring<T> {
-    /// Position of the next value to read; written by the consumer only.
+    /// Position of the next value to read (| `GONE`); written by the consumer only.
     head: CachePadded<AtomicUsize>,
-    /// Position of the next slot to write; written by the producer only.
+    /// Position of the next slot to write (| `GONE`); written by the producer only.
     tail: CachePadded<AtomicUsize>,
     /// `slot_count` slots (a power of two, so a position maps to a slot with a mask).
     buffer: *mut MaybeUninit<T>,
     slot_count: usize,
     capacity: usize,
-    producer_alive: AtomicBool,
-    consumer_alive: AtomicBool,
     access: SlotAccess,
     _owns: PhantomData<T>,
 }
@@ -103,9 +108,9 @@ impl<T> Ring<T> {
 impl<T> Drop for Ring<T> {
     fn drop(&mut self) {
         // Both ends are gone: drop the values pushed but never popped, then the buffer.
-        let head = self.head.load(Ordering::Relaxed);
-        let tail = self.tail.load(Ordering::Relaxed);
-        for offset in 0..tail.wrapping_sub(head) {
+        let head = self.head.load(Ordering::Relaxed) & POSITION;
+        let tail = self.tail.load(Ordering::Relaxed) & POSITION;
+        for offset in 0..(tail.wrapping_sub(head) & POSITION) {
             let position = head.wrapping_add(offset);
             // SAFETY: positions in head..tail hold initialised values; no end is left.
             unsafe { (*self.slot(position)).assume_init_drop() };
@@ -124,8 +129,8 @@ impl<T> Drop for Ring<T> {
 ///
 /// # Panics
 ///
-/// If `capacity` is 0 or larger than `usize::MAX / 2`; [`try_channel`] returns a typed
-/// error instead.
+/// If `capacity` is 0 or larger than 2^62 (on 64-bit targets); [`try_channel`] returns a
+/// typed error instead.
 ///
 /// # Examples
 ///
@@ -148,7 +153,8 @@ pub fn channel<T>(capacity: usize) -> (Producer<T>, Consumer<T>) {
 ///
 /// # Errors
 ///
-/// [`CapacityError::Zero`] for 0, [`CapacityError::TooLarge`] above `usize::MAX / 2`.
+/// [`CapacityError::Zero`] for 0, [`CapacityError::TooLarge`] above 2^62 (on 64-bit
+/// targets).
 ///
 /// # Examples
 ///
@@ -158,7 +164,8 @@ pub fn channel<T>(capacity: usize) -> (Producer<T>, Consumer<T>) {
 /// assert_eq!(spsc::try_channel::<u8>(0).unwrap_err(), CapacityError::Zero);
 /// ```
 pub fn try_channel<T>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), CapacityError> {
-    const MAX: usize = usize::MAX / 2 + 1;
+    // Distances between positions must stay below the `GONE` bit.
+    const MAX: usize = 1 << (usize::BITS - 2);
     if capacity == 0 {
         return Err(CapacityError::Zero);
     }
@@ -176,8 +183,6 @@ pub fn try_channel<T>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), Cap
         buffer: Box::into_raw(buffer).cast::<MaybeUninit<T>>(),
         slot_count,
         capacity,
-        producer_alive: AtomicBool::new(true),
-        consumer_alive: AtomicBool::new(true),
         access: SlotAccess::new(slot_count),
         _owns: PhantomData,
     });
@@ -191,6 +196,7 @@ pub fn try_channel<T>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), Cap
             ring,
             head: 0,
             cached_tail: 0,
+            producer_gone: false,
         },
     ))
 }
@@ -214,18 +220,18 @@ impl<T> Producer<T> {
     /// than `wanted`.
     #[inline]
     fn free_slots(&mut self, wanted: usize) -> usize {
-        let free = self.ring.capacity - self.tail.wrapping_sub(self.cached_head);
+        let free = self.ring.capacity - (self.tail.wrapping_sub(self.cached_head) & POSITION);
         if free >= wanted {
             return free;
         }
-        self.cached_head = self.ring.head.load(Ordering::Acquire);
-        self.ring.capacity - self.tail.wrapping_sub(self.cached_head)
+        self.cached_head = self.ring.head.load(Ordering::Acquire) & POSITION;
+        self.ring.capacity - (self.tail.wrapping_sub(self.cached_head) & POSITION)
     }
 
     /// Publishes `count` newly written values to the consumer.
     #[inline]
     fn publish(&mut self, count: usize) {
-        self.tail = self.tail.wrapping_add(count);
+        self.tail = self.tail.wrapping_add(count) & POSITION;
         self.ring.tail.store(self.tail, Ordering::Release);
     }
 
@@ -340,13 +346,14 @@ impl<T> Producer<T> {
 
     /// True if the consumer has been dropped.
     pub fn is_abandoned(&self) -> bool {
-        !self.ring.consumer_alive.load(Ordering::Acquire)
+        self.ring.head.load(Ordering::Acquire) & GONE != 0
     }
 }
 
 impl<T> Drop for Producer<T> {
     fn drop(&mut self) {
-        self.ring.producer_alive.store(false, Ordering::Release);
+        // Release: the consumer that sees the flag sees every value published before it.
+        self.ring.tail.fetch_or(GONE, Ordering::Release);
     }
 }
 
@@ -462,6 +469,8 @@ pub struct Consumer<T> {
     head: usize,
     /// Last seen producer position; the truth is only ever further on.
     cached_tail: usize,
+    /// The `GONE` flag as of the last load of `tail`: if set, `cached_tail` is final.
+    producer_gone: bool,
 }
 
 impl<T> Consumer<T> {
@@ -469,18 +478,20 @@ impl<T> Consumer<T> {
     /// than `wanted`.
     #[inline]
     fn filled_slots(&mut self, wanted: usize) -> usize {
-        let filled = self.cached_tail.wrapping_sub(self.head);
+        let filled = self.cached_tail.wrapping_sub(self.head) & POSITION;
         if filled >= wanted {
             return filled;
         }
-        self.cached_tail = self.ring.tail.load(Ordering::Acquire);
-        self.cached_tail.wrapping_sub(self.head)
+        let tail = self.ring.tail.load(Ordering::Acquire);
+        self.cached_tail = tail & POSITION;
+        self.producer_gone = tail & GONE != 0;
+        self.cached_tail.wrapping_sub(self.head) & POSITION
     }
 
     /// Hands `count` consumed slots back to the producer.
     #[inline]
     fn release(&mut self, count: usize) {
-        self.head = self.head.wrapping_add(count);
+        self.head = self.head.wrapping_add(count) & POSITION;
         self.ring.head.store(self.head, Ordering::Release);
     }
 
@@ -504,7 +515,12 @@ impl<T> Consumer<T> {
     #[inline]
     pub fn pop(&mut self) -> Result<T, PopError> {
         if self.filled_slots(1) == 0 {
-            return Err(self.empty_or_closed());
+            // The load that found nothing also carried the producer's `GONE` flag.
+            return Err(if self.producer_gone {
+                PopError::Closed
+            } else {
+                PopError::Empty
+            });
         }
         self.ring.record(self.head, 1, false);
         // SAFETY: the slot at `head` was published by the producer (Acquire load of its
@@ -512,20 +528,6 @@ impl<T> Consumer<T> {
         let value = unsafe { (*self.ring.slot(self.head)).assume_init_read() };
         self.release(1);
         Ok(value)
-    }
-
-    /// Why there is nothing to read: the producer may still push, or is gone.
-    #[cold]
-    fn empty_or_closed(&mut self) -> PopError {
-        if self.ring.producer_alive.load(Ordering::Acquire) {
-            return PopError::Empty;
-        }
-        // The producer is gone; its last pushes happened before it said so.
-        if self.filled_slots(1) == 0 {
-            PopError::Closed
-        } else {
-            PopError::Empty
-        }
     }
 
     /// Borrows the `len` oldest values in place; they are removed when the chunk is
@@ -591,13 +593,13 @@ impl<T> Consumer<T> {
 
     /// True if the producer has been dropped.
     pub fn is_abandoned(&self) -> bool {
-        !self.ring.producer_alive.load(Ordering::Acquire)
+        self.ring.tail.load(Ordering::Acquire) & GONE != 0
     }
 }
 
 impl<T> Drop for Consumer<T> {
     fn drop(&mut self) {
-        self.ring.consumer_alive.store(false, Ordering::Release);
+        self.ring.head.fetch_or(GONE, Ordering::Release);
     }
 }
 
@@ -660,7 +662,7 @@ impl<T> ReadChunk<'_, T> {
         let consumer = self.consumer;
         if std::mem::needs_drop::<T>() {
             for offset in 0..count {
-                let position = consumer.head.wrapping_add(offset);
+                let position = consumer.head.wrapping_add(offset) & POSITION;
                 // SAFETY: filled slots owned by the consumer, each dropped once.
                 unsafe { (*consumer.ring.slot(position)).assume_init_drop() };
             }
@@ -709,7 +711,7 @@ impl<T> Iterator for ReadChunkIntoIter<'_, T> {
         if self.taken == self.len {
             return None;
         }
-        let position = self.consumer.head.wrapping_add(self.taken);
+        let position = self.consumer.head.wrapping_add(self.taken) & POSITION;
         self.consumer.ring.record(position, 1, false);
         // SAFETY: a filled slot of the chunk, moved out once (`taken` only grows).
         let value = unsafe { (*self.consumer.ring.slot(position)).assume_init_read() };
@@ -737,5 +739,41 @@ impl<T> fmt::Debug for ReadChunkIntoIter<'_, T> {
             .field("len", &self.len)
             .field("taken", &self.taken)
             .finish()
+    }
+}
+
+#[cfg(all(test, not(flowbed_loom)))]
+mod tests {
+    use super::*;
+
+    /// Positions count modulo 2^63: start both ends just below the wrap and move values
+    /// (single and chunked) across it.
+    #[test]
+    fn positions_wrap_below_the_gone_bit() {
+        let (mut tx, mut rx) = channel::<u64>(4);
+        let start = POSITION - 2;
+        tx.tail = start;
+        tx.cached_head = start;
+        rx.head = start;
+        rx.cached_tail = start;
+        tx.ring.head.store(start, Ordering::Relaxed);
+        tx.ring.tail.store(start, Ordering::Relaxed);
+
+        for round in 0..3u64 {
+            tx.push_slice(&[round, round + 1, round + 2]);
+            tx.push(round + 3).unwrap();
+            assert!(tx.push(99).unwrap_err().is_full());
+            assert_eq!(rx.slots(), 4);
+            let mut out = [0; 3];
+            assert_eq!(rx.pop_slice(&mut out), 3);
+            assert_eq!(out, [round, round + 1, round + 2]);
+            assert_eq!(rx.pop(), Ok(round + 3));
+            assert_eq!(rx.pop(), Err(PopError::Empty));
+        }
+        assert!(rx.head < start, "the consumer's position wrapped");
+        tx.push(7).unwrap();
+        drop(tx);
+        assert_eq!(rx.pop(), Ok(7));
+        assert_eq!(rx.pop(), Err(PopError::Closed));
     }
 }
