@@ -7,6 +7,7 @@
 //!
 //! Run: `cargo bench -p flowbed-benches --bench lockfree` (add `-- --quick` for a fast pass).
 
+use std::future::Future;
 use std::hint::black_box;
 use std::sync::Barrier;
 use std::thread;
@@ -677,94 +678,99 @@ fn pingpong(c: &mut Criterion) {
     group.finish();
 }
 
+/// Times `iters` transfers on `runtime`; each is a producer task and a consumer task (which
+/// returns a checksum) built by `make`.
+fn async_transfers<P, C>(
+    runtime: &tokio::runtime::Runtime,
+    iters: u64,
+    make: impl Fn() -> (P, C),
+) -> Duration
+where
+    P: Future<Output = ()> + Send + 'static,
+    C: Future<Output = u64> + Send + 'static,
+{
+    runtime.block_on(async {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            let (producer, consumer) = make();
+            let began = Instant::now();
+            let producer = tokio::spawn(producer);
+            let consumer = tokio::spawn(consumer);
+            producer.await.unwrap();
+            black_box(consumer.await.unwrap());
+            total += began.elapsed();
+        }
+        total
+    })
+}
+
 /// Async hand-off between two tokio tasks on a 2-worker runtime: the waiting path (register,
 /// park, wake) is exercised whenever one side outruns the other.
 fn channel_async_1p1c(c: &mut Criterion) {
+    const BOUND: usize = 128;
     let mut group = threaded_group(c, "lockfree_channel_async_1p1c", TRANSFER);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .build()
         .expect("tokio runtime");
-    const BOUND: usize = 128;
 
     group.bench_function("flowbed", |b| {
         b.iter_custom(|iters| {
-            runtime.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let (tx, rx) = flowbed_lockfree::channel::bounded::<u64>(BOUND);
-                    let began = Instant::now();
-                    let producer = tokio::spawn(async move {
-                        for i in 0..TRANSFER {
-                            tx.send(i).await.unwrap();
-                        }
-                    });
-                    let consumer = tokio::spawn(async move {
-                        let mut sum = 0u64;
-                        while let Ok(v) = rx.recv().await {
-                            sum = sum.wrapping_add(v);
-                        }
-                        sum
-                    });
-                    producer.await.unwrap();
-                    black_box(consumer.await.unwrap());
-                    total += began.elapsed();
-                }
-                total
+            async_transfers(&runtime, iters, || {
+                let (tx, rx) = flowbed_lockfree::channel::bounded::<u64>(BOUND);
+                let producer = async move {
+                    for i in 0..TRANSFER {
+                        tx.send(i).await.unwrap();
+                    }
+                };
+                let consumer = async move {
+                    let mut sum = 0u64;
+                    while let Ok(v) = rx.recv().await {
+                        sum = sum.wrapping_add(v);
+                    }
+                    sum
+                };
+                (producer, consumer)
             })
         })
     });
     group.bench_function("flume", |b| {
         b.iter_custom(|iters| {
-            runtime.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let (tx, rx) = flume::bounded::<u64>(BOUND);
-                    let began = Instant::now();
-                    let producer = tokio::spawn(async move {
-                        for i in 0..TRANSFER {
-                            tx.send_async(i).await.unwrap();
-                        }
-                    });
-                    let consumer = tokio::spawn(async move {
-                        let mut sum = 0u64;
-                        while let Ok(v) = rx.recv_async().await {
-                            sum = sum.wrapping_add(v);
-                        }
-                        sum
-                    });
-                    producer.await.unwrap();
-                    black_box(consumer.await.unwrap());
-                    total += began.elapsed();
-                }
-                total
+            async_transfers(&runtime, iters, || {
+                let (tx, rx) = flume::bounded::<u64>(BOUND);
+                let producer = async move {
+                    for i in 0..TRANSFER {
+                        tx.send_async(i).await.unwrap();
+                    }
+                };
+                let consumer = async move {
+                    let mut sum = 0u64;
+                    while let Ok(v) = rx.recv_async().await {
+                        sum = sum.wrapping_add(v);
+                    }
+                    sum
+                };
+                (producer, consumer)
             })
         })
     });
     group.bench_function("tokio", |b| {
         b.iter_custom(|iters| {
-            runtime.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(BOUND);
-                    let began = Instant::now();
-                    let producer = tokio::spawn(async move {
-                        for i in 0..TRANSFER {
-                            tx.send(i).await.unwrap();
-                        }
-                    });
-                    let consumer = tokio::spawn(async move {
-                        let mut sum = 0u64;
-                        while let Some(v) = rx.recv().await {
-                            sum = sum.wrapping_add(v);
-                        }
-                        sum
-                    });
-                    producer.await.unwrap();
-                    black_box(consumer.await.unwrap());
-                    total += began.elapsed();
-                }
-                total
+            async_transfers(&runtime, iters, || {
+                let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(BOUND);
+                let producer = async move {
+                    for i in 0..TRANSFER {
+                        tx.send(i).await.unwrap();
+                    }
+                };
+                let consumer = async move {
+                    let mut sum = 0u64;
+                    while let Some(v) = rx.recv().await {
+                        sum = sum.wrapping_add(v);
+                    }
+                    sum
+                };
+                (producer, consumer)
             })
         })
     });
