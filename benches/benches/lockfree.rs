@@ -361,91 +361,68 @@ trait SpscRing {
     fn read_chunk(consumer: &mut Self::Consumer, max: usize, sum: &mut u64) -> usize;
 }
 
-struct Flowbed;
+/// Implements `SpscRing` for a ring crate whose ends have the same method names as rtrb's
+/// (flowbed's deliberately do); only construction and the push error differ.
+macro_rules! spsc_ring {
+    ($name:ident, $producer:ty, $consumer:ty, $new:path, $push_error:expr) => {
+        struct $name;
 
-impl SpscRing for Flowbed {
-    type Producer = flowbed_lockfree::spsc::Producer<u64>;
-    type Consumer = flowbed_lockfree::spsc::Consumer<u64>;
+        impl SpscRing for $name {
+            type Producer = $producer;
+            type Consumer = $consumer;
 
-    fn with_capacity(capacity: usize) -> (Self::Producer, Self::Consumer) {
-        flowbed_lockfree::spsc::channel(capacity)
-    }
-    #[inline]
-    fn push(producer: &mut Self::Producer, value: u64) -> Result<(), u64> {
-        producer.push(value).map_err(|e| e.into_inner())
-    }
-    #[inline]
-    fn pop(consumer: &mut Self::Consumer) -> Option<u64> {
-        consumer.pop().ok()
-    }
-    #[inline]
-    fn write_chunk(producer: &mut Self::Producer, max: usize, next: u64) -> usize {
-        let n = producer.slots().min(max);
-        if n == 0 {
-            return 0;
+            fn with_capacity(capacity: usize) -> (Self::Producer, Self::Consumer) {
+                $new(capacity)
+            }
+            #[inline]
+            fn push(producer: &mut Self::Producer, value: u64) -> Result<(), u64> {
+                producer.push(value).map_err($push_error)
+            }
+            #[inline]
+            fn pop(consumer: &mut Self::Consumer) -> Option<u64> {
+                consumer.pop().ok()
+            }
+            #[inline]
+            fn write_chunk(producer: &mut Self::Producer, max: usize, next: u64) -> usize {
+                let n = producer.slots().min(max);
+                if n == 0 {
+                    return 0;
+                }
+                producer
+                    .write_chunk_uninit(n)
+                    .unwrap()
+                    .fill_from_iter(next..)
+            }
+            #[inline]
+            fn read_chunk(consumer: &mut Self::Consumer, max: usize, sum: &mut u64) -> usize {
+                let n = consumer.slots().min(max);
+                if n == 0 {
+                    return 0;
+                }
+                let chunk = consumer.read_chunk(n).unwrap();
+                let (a, b) = chunk.as_slices();
+                *sum = a.iter().chain(b).fold(*sum, |s, v| s.wrapping_add(*v));
+                chunk.commit_all();
+                n
+            }
         }
-        producer
-            .write_chunk_uninit(n)
-            .unwrap()
-            .fill_from_iter(next..)
-    }
-    #[inline]
-    fn read_chunk(consumer: &mut Self::Consumer, max: usize, sum: &mut u64) -> usize {
-        let n = consumer.slots().min(max);
-        if n == 0 {
-            return 0;
-        }
-        let chunk = consumer.read_chunk(n).unwrap();
-        let (a, b) = chunk.as_slices();
-        *sum = a.iter().chain(b).fold(*sum, |s, v| s.wrapping_add(*v));
-        chunk.commit_all();
-        n
-    }
+    };
 }
 
-struct Rtrb;
-
-impl SpscRing for Rtrb {
-    type Producer = rtrb::Producer<u64>;
-    type Consumer = rtrb::Consumer<u64>;
-
-    fn with_capacity(capacity: usize) -> (Self::Producer, Self::Consumer) {
-        rtrb::RingBuffer::new(capacity)
-    }
-    #[inline]
-    fn push(producer: &mut Self::Producer, value: u64) -> Result<(), u64> {
-        producer
-            .push(value)
-            .map_err(|rtrb::PushError::Full(value)| value)
-    }
-    #[inline]
-    fn pop(consumer: &mut Self::Consumer) -> Option<u64> {
-        consumer.pop().ok()
-    }
-    #[inline]
-    fn write_chunk(producer: &mut Self::Producer, max: usize, next: u64) -> usize {
-        let n = producer.slots().min(max);
-        if n == 0 {
-            return 0;
-        }
-        producer
-            .write_chunk_uninit(n)
-            .unwrap()
-            .fill_from_iter(next..)
-    }
-    #[inline]
-    fn read_chunk(consumer: &mut Self::Consumer, max: usize, sum: &mut u64) -> usize {
-        let n = consumer.slots().min(max);
-        if n == 0 {
-            return 0;
-        }
-        let chunk = consumer.read_chunk(n).unwrap();
-        let (a, b) = chunk.as_slices();
-        *sum = a.iter().chain(b).fold(*sum, |s, v| s.wrapping_add(*v));
-        chunk.commit_all();
-        n
-    }
-}
+spsc_ring!(
+    Flowbed,
+    flowbed_lockfree::spsc::Producer<u64>,
+    flowbed_lockfree::spsc::Consumer<u64>,
+    flowbed_lockfree::spsc::channel,
+    |error: flowbed_lockfree::PushError<u64>| error.into_inner()
+);
+spsc_ring!(
+    Rtrb,
+    rtrb::Producer<u64>,
+    rtrb::Consumer<u64>,
+    rtrb::RingBuffer::new,
+    |rtrb::PushError::Full(value)| value
+);
 
 /// Runs `producer` and `consumer` on two threads released together; returns the time until
 /// both finish.

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use common::{assert_exactly_once, assert_fifo_per_producer, scaled, tagged};
+use common::{assert_exactly_once, assert_fifo_per_producer, drain_until_closed, scaled, tagged};
 use flowbed_lockfree::{ArrayQueue, CapacityError, PopError, PushError};
 use proptest::prelude::*;
 
@@ -180,14 +180,7 @@ fn run_mpmc(capacity: usize, producers: u64, consumers: usize, per_producer: u64
             let (q, start) = (Arc::clone(&q), Arc::clone(&start));
             thread::spawn(move || {
                 start.wait();
-                let mut got = Vec::new();
-                loop {
-                    match q.pop() {
-                        Ok(v) => got.push(v),
-                        Err(PopError::Empty) => thread::yield_now(),
-                        Err(PopError::Closed) => return got,
-                    }
-                }
+                drain_until_closed(|| q.pop())
             })
         })
         .collect();
@@ -274,14 +267,7 @@ fn close_in_the_middle_loses_nothing_accepted() {
         let (q, start) = (Arc::clone(&q), Arc::clone(&start));
         thread::spawn(move || {
             start.wait();
-            let mut got = Vec::new();
-            loop {
-                match q.pop() {
-                    Ok(v) => got.push(v),
-                    Err(PopError::Empty) => thread::yield_now(),
-                    Err(PopError::Closed) => return got,
-                }
-            }
+            drain_until_closed(|| q.pop())
         })
     };
     start.wait();

@@ -18,11 +18,12 @@ use loom::thread;
 use flowbed_lockfree::channel;
 use flowbed_lockfree::{ArrayQueue, PopError, SegQueue, spsc};
 
-/// Pops until the queue reports closed-and-drained.
-fn drain_array(queue: &ArrayQueue<u32>) -> Vec<u32> {
+/// Pops with `pop` until the queue reports closed-and-drained (yielding to loom's scheduler
+/// while it is empty).
+fn drain(mut pop: impl FnMut() -> Result<u32, PopError>) -> Vec<u32> {
     let mut got = Vec::new();
     loop {
-        match queue.pop() {
+        match pop() {
             Ok(value) => got.push(value),
             Err(PopError::Empty) => thread::yield_now(),
             Err(PopError::Closed) => return got,
@@ -30,15 +31,31 @@ fn drain_array(queue: &ArrayQueue<u32>) -> Vec<u32> {
     }
 }
 
-fn drain_seg(queue: &SegQueue<u32>) -> Vec<u32> {
-    let mut got = Vec::new();
-    loop {
-        match queue.pop() {
-            Ok(value) => got.push(value),
-            Err(PopError::Empty) => thread::yield_now(),
-            Err(PopError::Closed) => return got,
-        }
-    }
+/// A producer thread pushes `pushes` clones of a marker while this thread pops one; once
+/// the queue is dropped, only the original marker may be left: every value left in the
+/// queue was dropped exactly once.
+fn model_drop_releases_values_left<Q: Send + Sync + 'static>(
+    make: fn() -> Q,
+    pushes: usize,
+    push: fn(&Q, Arc<()>),
+    pop: fn(&Q) -> Option<Arc<()>>,
+) {
+    loom::model(move || {
+        let value = Arc::new(());
+        let queue = Arc::new(make());
+        let producer = {
+            let (queue, value) = (queue.clone(), value.clone());
+            thread::spawn(move || {
+                for _ in 0..pushes {
+                    push(&queue, value.clone());
+                }
+            })
+        };
+        drop(pop(&queue));
+        producer.join().unwrap();
+        drop(queue);
+        assert_eq!(Arc::strong_count(&value), 1);
+    });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -97,7 +114,7 @@ fn array_close_races_push() {
             })
         };
         closer.join().unwrap();
-        let drained = drain_array(&queue);
+        let drained = drain(|| queue.pop());
         let accepted = producer.join().unwrap();
         // The producer may finish after the drain only if it was refused.
         assert_eq!(drained, if accepted { vec![7] } else { vec![] });
@@ -126,21 +143,13 @@ fn array_force_push_races_pop() {
 /// Dropping the queue drops exactly the values left in it.
 #[test]
 fn array_drop_releases_values_left() {
-    loom::model(|| {
-        let value = Arc::new(());
-        let queue = Arc::new(ArrayQueue::new(2));
-        let producer = {
-            let (queue, value) = (queue.clone(), value.clone());
-            thread::spawn(move || {
-                let _ = queue.push(value.clone());
-                let _ = queue.push(value);
-            })
-        };
-        drop(queue.pop());
-        producer.join().unwrap();
-        drop(queue);
-        assert_eq!(Arc::strong_count(&value), 1);
-    });
+    // Capacity 2: one of the pushes may be refused; refused values come back and drop.
+    model_drop_releases_values_left(
+        || ArrayQueue::new(2),
+        2,
+        |queue, value| drop(queue.push(value)),
+        |queue| queue.pop().ok(),
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -162,7 +171,7 @@ fn seg_push_pop_across_a_block_boundary() {
                 queue.close();
             })
         };
-        let got = drain_seg(&queue);
+        let got = drain(|| queue.pop());
         producer.join().unwrap();
         assert_eq!(got, [0, 1, 2, 3]);
     });
@@ -180,9 +189,9 @@ fn seg_two_consumers_retire_a_block_together() {
         queue.close();
         let other = {
             let queue = queue.clone();
-            thread::spawn(move || drain_seg(&queue))
+            thread::spawn(move || drain(|| queue.pop()))
         };
-        let mut got = drain_seg(&queue);
+        let mut got = drain(|| queue.pop());
         got.extend(other.join().unwrap());
         got.sort_unstable();
         assert_eq!(got, [0, 1, 2, 3]);
@@ -202,7 +211,7 @@ fn seg_close_races_push() {
         };
         queue.close();
         let accepted = producer.join().unwrap();
-        let drained = drain_seg(&queue);
+        let drained = drain(|| queue.pop());
         let expected: Vec<u32> = if accepted { vec![0, 1, 2] } else { vec![0, 1] };
         assert_eq!(drained, expected);
     });
@@ -211,22 +220,13 @@ fn seg_close_races_push() {
 /// Dropping a queue with values in two blocks drops each value once.
 #[test]
 fn seg_drop_releases_values_left() {
-    loom::model(|| {
-        let value = Arc::new(());
-        let queue = Arc::new(SegQueue::new());
-        let producer = {
-            let (queue, value) = (queue.clone(), value.clone());
-            thread::spawn(move || {
-                for _ in 0..4 {
-                    queue.push(value.clone()).unwrap();
-                }
-            })
-        };
-        drop(queue.pop());
-        producer.join().unwrap();
-        drop(queue);
-        assert_eq!(Arc::strong_count(&value), 1);
-    });
+    // Four values span two 3-slot blocks.
+    model_drop_releases_values_left(
+        SegQueue::new,
+        4,
+        |queue, value| queue.push(value).unwrap(),
+        |queue| queue.pop().ok(),
+    );
 }
 
 // ---------------------------------------------------------------------------------------

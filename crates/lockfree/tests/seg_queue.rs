@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use common::{assert_exactly_once, assert_fifo_per_producer, scaled, tagged};
+use common::{assert_exactly_once, assert_fifo_per_producer, drain_until_closed, scaled, tagged};
 use flowbed_lockfree::{PopError, SegQueue};
 use proptest::prelude::*;
 
@@ -124,14 +124,7 @@ fn mpmc_every_value_exactly_once_with_close_racing() {
             let (q, start) = (Arc::clone(&q), Arc::clone(&start));
             thread::spawn(move || {
                 start.wait();
-                let mut got = Vec::new();
-                loop {
-                    match q.pop() {
-                        Ok(v) => got.push(v),
-                        Err(PopError::Empty) => thread::yield_now(),
-                        Err(PopError::Closed) => return got,
-                    }
-                }
+                drain_until_closed(|| q.pop())
             })
         })
         .collect();

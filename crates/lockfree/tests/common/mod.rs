@@ -47,3 +47,18 @@ pub(crate) fn assert_fifo_per_producer(stream: &[u64]) {
 pub(crate) fn tagged(producer: u64, sequence: u64) -> u64 {
     producer << 32 | sequence
 }
+
+/// Pops with `pop` until the queue reports closed-and-drained, yielding while it is empty;
+/// returns what was popped, in order.
+pub(crate) fn drain_until_closed<T>(
+    mut pop: impl FnMut() -> Result<T, flowbed_lockfree::PopError>,
+) -> Vec<T> {
+    let mut got = Vec::new();
+    loop {
+        match pop() {
+            Ok(value) => got.push(value),
+            Err(flowbed_lockfree::PopError::Empty) => std::thread::yield_now(),
+            Err(flowbed_lockfree::PopError::Closed) => return got,
+        }
+    }
+}
