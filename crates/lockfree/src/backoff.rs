@@ -8,8 +8,21 @@ use crate::sync::{spin_loop, yield_now};
 /// descheduled only burns its time slice; yielding early is what keeps 4 producers and 4
 /// consumers on 2 cores from collapsing. Under loom every step is a yield so the model
 /// checker can schedule the thread we are waiting for.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use flowbed_lockfree::Backoff;
+///
+/// let flag = AtomicBool::new(true);
+/// let mut backoff = Backoff::new();
+/// while !flag.load(Ordering::Acquire) && !backoff.is_completed() {
+///     backoff.snooze();
+/// }
+/// ```
 #[derive(Debug, Default)]
-pub(crate) struct Backoff {
+pub struct Backoff {
     step: u32,
 }
 
@@ -19,14 +32,15 @@ const SPIN_LIMIT: u32 = 6;
 const YIELD_LIMIT: u32 = 10;
 
 impl Backoff {
-    pub(crate) const fn new() -> Self {
+    /// A fresh backoff at its first (shortest) step.
+    pub const fn new() -> Self {
         Self { step: 0 }
     }
 
     /// Backs off after losing a race (a failed CAS): the other thread made progress, so
     /// only spin a little.
     #[inline]
-    pub(crate) fn spin(&mut self) {
+    pub fn spin(&mut self) {
         if cfg!(flowbed_loom) {
             yield_now();
             return;
@@ -42,7 +56,7 @@ impl Backoff {
     /// Backs off while waiting for another thread to finish a step (a slot being written):
     /// spin, then give the CPU away.
     #[inline]
-    pub(crate) fn snooze(&mut self) {
+    pub fn snooze(&mut self) {
         if cfg!(flowbed_loom) || self.step > SPIN_LIMIT {
             yield_now();
         } else {
@@ -57,7 +71,7 @@ impl Backoff {
 
     /// True once waiting longer should park the thread instead of spinning.
     #[inline]
-    pub(crate) fn is_completed(&self) -> bool {
+    pub fn is_completed(&self) -> bool {
         self.step > YIELD_LIMIT
     }
 }

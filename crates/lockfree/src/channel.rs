@@ -41,12 +41,11 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::array_queue::ArrayQueue;
-use crate::backoff::Backoff;
 use crate::error::{
     CapacityError, ClosedError, PopError, PushError, RecvError, RecvTimeoutError, SendTimeoutError,
 };
 use crate::seg_queue::SegQueue;
-use crate::sync::{Arc, AtomicUsize, Ordering, current_thread, park};
+use crate::sync::{Arc, AtomicUsize, Ordering};
 use crate::wait_list::{EntryState, WaitKey, WaitList, Wake};
 
 enum Queue<T> {
@@ -286,19 +285,13 @@ impl<T> Sender<T> {
                 Err(PushError::Closed(value)) => Some(Err(SendTimeoutError::Closed(value))),
             }
         };
-        loop {
-            if let Some(result) = attempt() {
-                return result;
-            }
-            match block_until(&shared.send_waiters, deadline, &mut attempt) {
-                Blocked::Done(result) => return result,
-                Blocked::Retry => {}
-                Blocked::TimedOut => {
-                    let value = pending
-                        .take()
-                        .expect("a timed-out attempt hands the value back");
-                    return Err(SendTimeoutError::Timeout(value));
-                }
+        match shared.send_waiters.wait_until(deadline, &mut attempt) {
+            Some(result) => result,
+            None => {
+                let value = pending
+                    .take()
+                    .expect("a timed-out attempt hands the value back");
+                Err(SendTimeoutError::Timeout(value))
             }
         }
     }
@@ -421,16 +414,10 @@ impl<T> Receiver<T> {
             Err(PopError::Empty) => None,
             Err(PopError::Closed) => Some(Err(RecvTimeoutError::Closed)),
         };
-        loop {
-            if let Some(result) = attempt() {
-                return result;
-            }
-            match block_until(&shared.recv_waiters, deadline, &attempt) {
-                Blocked::Done(result) => return result,
-                Blocked::Retry => {}
-                Blocked::TimedOut => return Err(RecvTimeoutError::Timeout),
-            }
-        }
+        shared
+            .recv_waiters
+            .wait_until(deadline, attempt)
+            .unwrap_or(Err(RecvTimeoutError::Timeout))
     }
 
     /// Closes the channel for everyone. Returns `true` if this call closed it.
@@ -484,70 +471,6 @@ impl<T> fmt::Debug for Receiver<T> {
             .field("closed", &self.is_closed())
             .finish()
     }
-}
-
-/// How a blocking wait ended.
-enum Blocked<R> {
-    /// The re-check after registering succeeded (or failed for good).
-    Done(R),
-    /// Woken: try the operation again.
-    Retry,
-    /// The deadline passed.
-    TimedOut,
-}
-
-/// Spins briefly re-trying `attempt`, then registers in `list` and parks until notified
-/// or until `deadline`.
-fn block_until<R>(
-    list: &WaitList,
-    deadline: Option<Instant>,
-    mut attempt: impl FnMut() -> Option<R>,
-) -> Blocked<R> {
-    // Spin phase: a value often arrives within a few microseconds; parking costs more.
-    if !cfg!(flowbed_loom) {
-        let mut backoff = Backoff::new();
-        while !backoff.is_completed() {
-            backoff.snooze();
-            if let Some(result) = attempt() {
-                return Blocked::Done(result);
-            }
-        }
-    }
-    let key = list.register(Wake::Thread(current_thread()));
-    if let Some(result) = attempt() {
-        list.cancel(key);
-        return Blocked::Done(result);
-    }
-    loop {
-        if list.poll(key, None) == EntryState::Notified {
-            return Blocked::Retry;
-        }
-        match deadline {
-            None => park(),
-            Some(deadline) => {
-                let now = Instant::now();
-                if now >= deadline {
-                    list.cancel(key);
-                    return match attempt() {
-                        Some(result) => Blocked::Done(result),
-                        None => Blocked::TimedOut,
-                    };
-                }
-                park_timeout(deadline - now);
-            }
-        }
-    }
-}
-
-#[cfg(not(flowbed_loom))]
-fn park_timeout(timeout: Duration) {
-    std::thread::park_timeout(timeout);
-}
-
-/// loom has no timed park; models never use deadlines, so a plain yield keeps it total.
-#[cfg(flowbed_loom)]
-fn park_timeout(_timeout: Duration) {
-    crate::sync::yield_now();
 }
 
 /// The future returned by [`Sender::send`].

@@ -52,14 +52,16 @@ mod error;
 mod seg_queue;
 pub mod spsc;
 mod sync;
-mod wait_list;
+pub mod wait_list;
 
 pub use array_queue::ArrayQueue;
 pub use error::{
     CapacityError, ChunkError, ClosedError, PopError, PushError, RecvError, RecvTimeoutError,
     SendTimeoutError,
 };
+pub use backoff::Backoff;
 pub use seg_queue::SegQueue;
+pub use wait_list::WaitList;
 
 /// The README's example, compiled and run as a doctest so it cannot go stale.
 #[cfg(doctest)]

@@ -1,4 +1,6 @@
-//! `WaitList`: where threads and tasks sleep until a queue has room or values.
+//! [`WaitList`]: where threads and tasks sleep until a lock-free structure has room or
+//! values. The channel in this crate waits on it, and sibling crates (the worker pool's
+//! idle workers and blocked submitters) build their own blocking and async waits on it.
 //!
 //! The protocol that makes lost wake-ups impossible (proved by the loom models):
 //!
@@ -18,12 +20,14 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::task::Waker;
+use std::time::{Duration, Instant};
 
-use crate::sync::{AtomicUsize, Mutex, Ordering, Thread, fence, lock};
+use crate::backoff::Backoff;
+use crate::sync::{AtomicUsize, Mutex, Ordering, Thread, current_thread, fence, lock, park};
 
 /// How to wake one waiter.
 #[derive(Debug)]
-pub(crate) enum Wake {
+pub enum Wake {
     /// A thread blocked in `park()`.
     Thread(Thread),
     /// An async task.
@@ -59,13 +63,13 @@ impl Entries {
     }
 }
 
-/// A registered waiter's ticket.
+/// A registered waiter's ticket, returned by [`WaitList::register`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct WaitKey(u64);
+pub struct WaitKey(u64);
 
-/// What a waiter finds when it looks at its entry.
+/// What a waiter finds when it looks at its entry ([`WaitList::poll`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum EntryState {
+pub enum EntryState {
     /// Still waiting for a notification.
     Waiting,
     /// Notified; the entry is gone.
@@ -73,14 +77,42 @@ pub(crate) enum EntryState {
 }
 
 /// A FIFO list of sleeping threads and tasks, with a lock-free "nobody waits" fast path.
-pub(crate) struct WaitList {
+///
+/// Follow the protocol in the [module docs](self): the waiter registers, re-checks its
+/// condition, and only then sleeps; the notifier changes the condition, then notifies.
+/// [`wait_until`](Self::wait_until) packages the waiter's side for threads.
+///
+/// # Examples
+///
+/// A flag that one thread waits for and another sets:
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use flowbed_lockfree::WaitList;
+///
+/// let ready = Arc::new(AtomicBool::new(false));
+/// let waiters = Arc::new(WaitList::new());
+/// let setter = {
+///     let (ready, waiters) = (Arc::clone(&ready), Arc::clone(&waiters));
+///     std::thread::spawn(move || {
+///         ready.store(true, Ordering::Release); // change the condition first,
+///         waiters.notify_one(); // then notify
+///     })
+/// };
+/// let seen = waiters.wait_until(None, || ready.load(Ordering::Acquire).then_some(()));
+/// assert_eq!(seen, Some(()));
+/// setter.join().unwrap();
+/// ```
+pub struct WaitList {
     /// Entries not yet notified. Read without the lock by notifiers.
     unnotified: AtomicUsize,
     entries: Mutex<Entries>,
 }
 
 impl WaitList {
-    pub(crate) fn new() -> Self {
+    /// An empty list.
+    pub fn new() -> Self {
         Self {
             unnotified: AtomicUsize::new(0),
             entries: Mutex::new(Entries::default()),
@@ -89,7 +121,7 @@ impl WaitList {
 
     /// Adds a waiter. The caller must re-check its condition afterwards, then sleep only
     /// if it still does not hold.
-    pub(crate) fn register(&self, wake: Wake) -> WaitKey {
+    pub fn register(&self, wake: Wake) -> WaitKey {
         let key = {
             let mut entries = lock(&self.entries);
             let key = entries.next_key;
@@ -108,7 +140,7 @@ impl WaitList {
 
     /// Looks at a waiter's entry; removes it if notified. A task passes its current waker,
     /// which replaces the stored one if it changed.
-    pub(crate) fn poll(&self, key: WaitKey, waker: Option<&Waker>) -> EntryState {
+    pub fn poll(&self, key: WaitKey, waker: Option<&Waker>) -> EntryState {
         let mut entries = lock(&self.entries);
         let Some(index) = entries.position(key.0) else {
             // Only the owner removes its entry, so a missing entry cannot happen; treat it
@@ -133,7 +165,7 @@ impl WaitList {
 
     /// Removes a waiter that gives up (cancelled, timed out, or done without needing the
     /// wake-up). If it had been notified, the notification goes to the next waiter.
-    pub(crate) fn cancel(&self, key: WaitKey) {
+    pub fn cancel(&self, key: WaitKey) {
         let was_notified = {
             let mut entries = lock(&self.entries);
             match entries.position(key.0) {
@@ -153,8 +185,19 @@ impl WaitList {
         }
     }
 
-    /// Wakes the longest-waiting unnotified waiter, if any.
-    pub(crate) fn notify_one(&self) {
+    /// Wakes the longest-waiting unnotified waiter, if any (FIFO: fair to waiters).
+    pub fn notify_one(&self) {
+        self.notify(Pick::Oldest);
+    }
+
+    /// Wakes the most recently registered unnotified waiter, if any (LIFO: keeps the
+    /// same few waiters busy and lets the others stay asleep, which is what an idle
+    /// timeout such as a pool's keep-alive needs).
+    pub fn notify_newest(&self) {
+        self.notify(Pick::Newest);
+    }
+
+    fn notify(&self, pick: Pick) {
         // Pairs with the fence in `register`: see the module docs.
         fence(Ordering::SeqCst);
         if self.unnotified.load(Ordering::Relaxed) == 0 {
@@ -162,7 +205,11 @@ impl WaitList {
         }
         let wake = {
             let mut entries = lock(&self.entries);
-            let wake = entries.queue.iter_mut().find_map(|entry| entry.wake.take());
+            let mut unnotified = entries.queue.iter_mut();
+            let wake = match pick {
+                Pick::Oldest => unnotified.find_map(|entry| entry.wake.take()),
+                Pick::Newest => unnotified.rev().find_map(|entry| entry.wake.take()),
+            };
             if wake.is_some() {
                 self.unnotified.fetch_sub(1, Ordering::Relaxed);
             }
@@ -175,7 +222,7 @@ impl WaitList {
     }
 
     /// Wakes every waiter (the queue was closed).
-    pub(crate) fn notify_all(&self) {
+    pub fn notify_all(&self) {
         fence(Ordering::SeqCst);
         if self.unnotified.load(Ordering::Relaxed) == 0 {
             return;
@@ -195,11 +242,114 @@ impl WaitList {
         }
     }
 
-    /// Waiters registered and not yet notified.
-    #[cfg(test)]
-    pub(crate) fn waiting(&self) -> usize {
+    /// Waiters registered and not yet notified (a snapshot).
+    pub fn waiting(&self) -> usize {
         self.unnotified.load(Ordering::Relaxed)
     }
+
+    /// Blocks the calling thread until `attempt` returns `Some`, or until `deadline`
+    /// passes (`None` waits forever). Returns what `attempt` returned, or `None` on
+    /// timeout.
+    ///
+    /// `attempt` is tried first, then a few times while spinning briefly (a result often
+    /// arrives within microseconds and parking costs more), then after registering, and
+    /// again after every wake-up; whoever makes `attempt` succeed must call one of the
+    /// `notify` methods afterwards. A thread that times out or succeeds after it was
+    /// notified passes the notification on.
+    pub fn wait_until<R>(
+        &self,
+        deadline: Option<Instant>,
+        mut attempt: impl FnMut() -> Option<R>,
+    ) -> Option<R> {
+        loop {
+            if let Some(result) = attempt() {
+                return Some(result);
+            }
+            match self.block_until(deadline, &mut attempt) {
+                Blocked::Done(result) => return Some(result),
+                Blocked::Retry => {}
+                Blocked::TimedOut => return None,
+            }
+        }
+    }
+
+    /// Spins briefly re-trying `attempt`, then registers and parks until notified or
+    /// until `deadline`.
+    fn block_until<R>(
+        &self,
+        deadline: Option<Instant>,
+        mut attempt: impl FnMut() -> Option<R>,
+    ) -> Blocked<R> {
+        // Spin phase: a value often arrives within a few microseconds; parking costs more.
+        if !cfg!(flowbed_loom) {
+            let mut backoff = Backoff::new();
+            while !backoff.is_completed() {
+                backoff.snooze();
+                if let Some(result) = attempt() {
+                    return Blocked::Done(result);
+                }
+            }
+        }
+        let key = self.register(Wake::Thread(current_thread()));
+        if let Some(result) = attempt() {
+            self.cancel(key);
+            return Blocked::Done(result);
+        }
+        loop {
+            if self.poll(key, None) == EntryState::Notified {
+                return Blocked::Retry;
+            }
+            match deadline {
+                None => park(),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        self.cancel(key);
+                        return match attempt() {
+                            Some(result) => Blocked::Done(result),
+                            None => Blocked::TimedOut,
+                        };
+                    }
+                    park_timeout(deadline - now);
+                }
+            }
+        }
+    }
+}
+
+impl Default for WaitList {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Which waiter a notification goes to.
+#[derive(Debug, Clone, Copy)]
+enum Pick {
+    Oldest,
+    Newest,
+}
+
+/// How a blocking wait ended.
+enum Blocked<R> {
+    /// The re-check after registering succeeded (or failed for good).
+    Done(R),
+    /// Woken: try the operation again.
+    Retry,
+    /// The deadline passed.
+    TimedOut,
+}
+
+#[cfg(not(flowbed_loom))]
+fn park_timeout(timeout: Duration) {
+    std::thread::park_timeout(timeout);
+}
+
+/// loom has no timed park: a yield lets the model explore "the deadline passed" at every
+/// point, which is the interleaving that matters.
+#[cfg(flowbed_loom)]
+fn park_timeout(_timeout: Duration) {
+    crate::sync::yield_now();
 }
 
 impl fmt::Debug for WaitList {
@@ -246,6 +396,29 @@ mod tests {
         assert_eq!(list.poll(first_key, Some(&first)), EntryState::Notified);
         assert_eq!(list.poll(second_key, Some(&second)), EntryState::Waiting);
         assert_eq!(list.waiting(), 1);
+    }
+
+    #[test]
+    fn notify_newest_wakes_the_most_recent_waiter_first() {
+        let list = WaitList::new();
+        let (first_count, first) = counting_waker();
+        let (second_count, second) = counting_waker();
+        let first_key = list.register(Wake::Task(first.clone()));
+        let second_key = list.register(Wake::Task(second.clone()));
+
+        list.notify_newest();
+        assert_eq!(first_count.0.load(Ordering::SeqCst), 0);
+        assert_eq!(second_count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(list.poll(first_key, Some(&first)), EntryState::Waiting);
+        assert_eq!(list.poll(second_key, Some(&second)), EntryState::Notified);
+    }
+
+    #[test]
+    fn wait_until_times_out_with_none_and_leaves_no_entry() {
+        let list = WaitList::new();
+        let deadline = Instant::now() + Duration::from_millis(5);
+        assert_eq!(list.wait_until(Some(deadline), || None::<()>), None);
+        assert_eq!(list.waiting(), 0);
     }
 
     #[test]
