@@ -7,6 +7,7 @@
 //! | module | crate | pattern |
 //! |---|---|---|
 //! | [`lockfree`] | `flowbed-lockfree` | lock-free queues and a backpressured channel |
+//! | [`workerpool`] | `flowbed-workerpool` | worker pool: bounded queue, rejection policies, scaling, scoped jobs |
 //!
 //! The tutorials in `docs/tutorials/` are compiled and run as doctests of this crate.
 
@@ -14,7 +15,16 @@
 #[doc(inline)]
 pub use flowbed_lockfree as lockfree;
 
+#[cfg(feature = "workerpool")]
+#[doc(inline)]
+pub use flowbed_workerpool as workerpool;
+
 /// `docs/tutorials/01-lockfree.md`, compiled and run as doctests.
 #[cfg(all(doctest, feature = "lockfree"))]
 #[doc = include_str!("../docs/tutorials/01-lockfree.md")]
 pub struct TutorialLockfree;
+
+/// `docs/tutorials/02-workerpool.md`, compiled and run as doctests.
+#[cfg(all(doctest, feature = "workerpool"))]
+#[doc = include_str!("../docs/tutorials/02-workerpool.md")]
+pub struct TutorialWorkerpool;

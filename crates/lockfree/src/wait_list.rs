@@ -35,7 +35,8 @@ pub enum Wake {
 }
 
 impl Wake {
-    fn wake(self) {
+    /// Wakes the thread or task.
+    pub fn wake(self) {
         match self {
             Self::Thread(thread) => thread.unpark(),
             Self::Task(waker) => waker.wake(),
