@@ -34,3 +34,27 @@ fn lockfree_types_are_the_subcrate_types() {
     let queue: flowbed_lockfree::ArrayQueue<u8> = flowbed_lockfree::ArrayQueue::new(4);
     assert_eq!(takes_facade_type(&queue), 4);
 }
+
+#[cfg(feature = "workerpool")]
+#[test]
+fn workerpool_is_reexported() {
+    use flowbed::workerpool::{RejectPolicy, WorkerPool};
+
+    let pool = WorkerPool::builder()
+        .core_threads(1)
+        .reject_policy(RejectPolicy::CallerRuns)
+        .build()
+        .unwrap();
+    assert_eq!(pool.submit(|| 40 + 2).unwrap().join().unwrap(), 42);
+}
+
+/// A pool built through the sub-crate is usable through the facade's paths.
+#[cfg(feature = "workerpool")]
+#[test]
+fn workerpool_types_are_the_subcrate_types() {
+    fn stats_of(pool: &flowbed::workerpool::WorkerPool) -> usize {
+        pool.stats().threads
+    }
+    let pool = flowbed_workerpool::WorkerPool::new(2).unwrap();
+    assert_eq!(stats_of(&pool), 2);
+}

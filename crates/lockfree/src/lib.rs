@@ -55,11 +55,11 @@ mod sync;
 pub mod wait_list;
 
 pub use array_queue::ArrayQueue;
+pub use backoff::Backoff;
 pub use error::{
     CapacityError, ChunkError, ClosedError, PopError, PushError, RecvError, RecvTimeoutError,
     SendTimeoutError,
 };
-pub use backoff::Backoff;
 pub use seg_queue::SegQueue;
 pub use wait_list::WaitList;
 

@@ -260,13 +260,32 @@ impl WaitList {
     pub fn wait_until<R>(
         &self,
         deadline: Option<Instant>,
+        attempt: impl FnMut() -> Option<R>,
+    ) -> Option<R> {
+        self.wait(deadline, true, attempt)
+    }
+
+    /// [`wait_until`](Self::wait_until) without the spin phase: registers and parks as
+    /// soon as `attempt` fails, for callers that did their own spinning first.
+    pub fn park_until<R>(
+        &self,
+        deadline: Option<Instant>,
+        attempt: impl FnMut() -> Option<R>,
+    ) -> Option<R> {
+        self.wait(deadline, false, attempt)
+    }
+
+    fn wait<R>(
+        &self,
+        deadline: Option<Instant>,
+        spin: bool,
         mut attempt: impl FnMut() -> Option<R>,
     ) -> Option<R> {
         loop {
             if let Some(result) = attempt() {
                 return Some(result);
             }
-            match self.block_until(deadline, &mut attempt) {
+            match self.block_until(deadline, spin, &mut attempt) {
                 Blocked::Done(result) => return Some(result),
                 Blocked::Retry => {}
                 Blocked::TimedOut => return None,
@@ -274,15 +293,16 @@ impl WaitList {
         }
     }
 
-    /// Spins briefly re-trying `attempt`, then registers and parks until notified or
-    /// until `deadline`.
+    /// Spins briefly re-trying `attempt` (if `spin`), then registers and parks until
+    /// notified or until `deadline`.
     fn block_until<R>(
         &self,
         deadline: Option<Instant>,
+        spin: bool,
         mut attempt: impl FnMut() -> Option<R>,
     ) -> Blocked<R> {
         // Spin phase: a value often arrives within a few microseconds; parking costs more.
-        if !cfg!(flowbed_loom) {
+        if spin && !cfg!(flowbed_loom) {
             let mut backoff = Backoff::new();
             while !backoff.is_completed() {
                 backoff.snooze();

@@ -35,10 +35,14 @@ where
         let handles: Vec<_> = {
             // Holding the registry lock: no worker can leave with its inbox unserved.
             let registry = lock(&scope.inner().registry);
-            let num_workers = registry.workers.len();
-            registry
+            let staying: Vec<_> = registry
                 .workers
                 .iter()
+                .filter(|worker| !worker.leaving.load(Ordering::Relaxed))
+                .collect();
+            let num_workers = staying.len();
+            staying
+                .into_iter()
                 .enumerate()
                 .map(|(index, worker)| {
                     let context = BroadcastContext { index, num_workers };

@@ -54,7 +54,8 @@ impl fmt::Debug for Config {
 /// Configures and builds a [`WorkerPool`].
 ///
 /// Defaults: `core_threads` = `max_threads` = the number of CPUs, queue of
-/// [`DEFAULT_QUEUE_CAPACITY`] jobs, [`RejectPolicy::Abort`], [`Growth::QueueFirst`],
+/// [`DEFAULT_QUEUE_CAPACITY`] jobs, [`RejectPolicy::Block`] without timeout
+/// (backpressure), [`Growth::QueueFirst`],
 /// keep-alive [`DEFAULT_KEEP_ALIVE`], threads named `flowbed-worker-N`.
 ///
 /// # Examples

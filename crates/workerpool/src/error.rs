@@ -13,16 +13,21 @@ use crate::job::JobHandle;
 /// # Examples
 ///
 /// ```
-/// use flowbed_workerpool::{Rejected, WorkerPool};
+/// use flowbed_workerpool::{RejectPolicy, Rejected, WorkerPool};
 ///
-/// let pool = WorkerPool::builder().core_threads(1).queue_capacity(1).build().unwrap();
+/// let pool = WorkerPool::builder()
+///     .core_threads(1)
+///     .queue_capacity(1)
+///     .reject_policy(RejectPolicy::Abort)
+///     .build()
+///     .unwrap();
 /// let gate = std::sync::Arc::new(std::sync::Barrier::new(2));
 /// let held = std::sync::Arc::clone(&gate);
 /// pool.execute(move || { held.wait(); }).unwrap(); // occupies the only worker
 /// # std::thread::sleep(std::time::Duration::from_millis(50));
 /// pool.execute(|| ()).unwrap(); // fills the queue
 /// match pool.execute(|| ()) {
-///     Err(Rejected::Full(job)) => job(), // the default policy hands the job back
+///     Err(Rejected::Full(job)) => job(), // `Abort` hands the job back
 ///     other => panic!("expected a full queue, got {other:?}"),
 /// }
 /// gate.wait();
@@ -67,7 +72,7 @@ impl<F> fmt::Debug for Rejected<F> {
 pub enum JobError {
     /// The job panicked; the payload is what it panicked with (see
     /// [`std::panic::resume_unwind`] to re-raise it).
-    #[error("job panicked: {}", panic_message(.0))]
+    #[error("job panicked: {}", panic_message(&**.0))]
     Panicked(Box<dyn Any + Send + 'static>),
     /// [`JobHandle::cancel`] removed the job before it started.
     #[error("job was cancelled before it started")]

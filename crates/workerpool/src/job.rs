@@ -29,7 +29,9 @@ pub(crate) enum Outcome {
 
 /// The pool's side of a job with a handle: run it, or resolve it unrun.
 pub(crate) trait Runnable: Send + Sync {
-    fn run(&self) -> Outcome;
+    /// Runs the job; `returned` is called after the closure returns (or panics) and
+    /// before anyone waiting for the result can see it.
+    fn run(&self, returned: &dyn Fn()) -> Outcome;
     /// Resolves the handle with `Discarded` if the job has not started.
     fn discard(&self);
 }
@@ -113,7 +115,7 @@ where
     F: FnOnce() -> T + Send,
     T: Send,
 {
-    fn run(&self) -> Outcome {
+    fn run(&self, returned: &dyn Fn()) -> Outcome {
         let job = {
             let mut state = lock(&self.state);
             match mem::replace(&mut state.slot, Slot::Running) {
@@ -124,7 +126,9 @@ where
                 }
             }
         };
-        match catch_unwind(AssertUnwindSafe(job)) {
+        let result = catch_unwind(AssertUnwindSafe(job));
+        returned();
+        match result {
             Ok(value) => {
                 self.finish(Ok(value));
                 Outcome::Completed
@@ -248,9 +252,17 @@ impl<T> JobHandle<T> {
 }
 
 /// Spins briefly, then parks until the job is finished or `deadline` passes.
-pub(crate) fn wait_for<T>(cell: &dyn Completion<T>, deadline: Option<Instant>) -> Option<Result<T, JobError>> {
+pub(crate) fn wait_for<T>(
+    cell: &dyn Completion<T>,
+    deadline: Option<Instant>,
+) -> Option<Result<T, JobError>> {
+    // Spin phase: short jobs finish within microseconds and parking costs more. (Under
+    // loom the park path alone is explored.)
+    // On a worker thread, run queued jobs while waiting: the awaited job may sit in this
+    // very worker's deque (submitted from here), where nobody else would take it.
+    crate::worker::help_until(|| cell.is_finished());
     let mut backoff = Backoff::new();
-    while !cell.is_finished() && !backoff.is_completed() {
+    while !cfg!(flowbed_loom) && !cell.is_finished() && !backoff.is_completed() {
         backoff.snooze();
     }
     loop {

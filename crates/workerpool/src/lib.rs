@@ -48,6 +48,7 @@ mod policy;
 mod pool;
 mod queue;
 mod scope;
+mod small_fn;
 mod stats;
 mod submit_async;
 mod sync;

@@ -26,9 +26,10 @@ impl PendingJob {
     /// Runs the job here. Its result goes where it always would: to its handle, or, for
     /// a panicking `execute` job, to the pool's panic handler.
     pub fn run(self) {
-        if let Outcome::Panicked(Some(payload)) = self.task.run() {
+        if let Outcome::Panicked(Some(payload)) = self.task.run(&|| {}) {
             if let Some(handler) = &self.panic_handler {
-                handler(payload);
+                // As on a worker: a panicking handler does not escape.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(payload)));
             }
         }
     }
@@ -36,6 +37,8 @@ impl PendingJob {
 
 impl fmt::Debug for PendingJob {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PendingJob").field("task", &self.task).finish()
+        f.debug_struct("PendingJob")
+            .field("task", &self.task)
+            .finish()
     }
 }

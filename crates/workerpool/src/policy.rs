@@ -27,11 +27,10 @@ use std::time::Duration;
 ///     pool.execute(|| ()).unwrap();
 /// }
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RejectPolicy {
-    /// Refuse: [`Rejected::Full`](crate::Rejected::Full) hands the job back. The default.
-    #[default]
+    /// Refuse: [`Rejected::Full`](crate::Rejected::Full) hands the job back.
     Abort,
     /// Run the job on the submitting thread, which slows the producer down to the pool's
     /// pace. The handle is finished when `submit` returns.
@@ -43,11 +42,23 @@ pub enum RejectPolicy {
     /// one: for work where only the latest matters.
     DiscardOldest,
     /// Wait for room, at most `timeout` (`None`: as long as it takes), then reject with
-    /// [`Rejected::Timeout`](crate::Rejected::Timeout).
+    /// [`Rejected::Timeout`](crate::Rejected::Timeout). The default, with no timeout:
+    /// backpressure, like a bounded channel's `send`.
+    ///
+    /// A job submitted from one of the pool's own workers is run by that worker instead
+    /// of waiting (counted as `caller_runs`): a worker blocking on its own pool could
+    /// wait forever.
     Block {
         /// The longest wait; `None` waits until there is room or the pool shuts down.
         timeout: Option<Duration>,
     },
+}
+
+impl Default for RejectPolicy {
+    /// `Block { timeout: None }`.
+    fn default() -> Self {
+        Self::Block { timeout: None }
+    }
 }
 
 /// When the pool adds threads between `core_threads` and `max_threads`.
@@ -59,6 +70,7 @@ pub enum Growth {
     #[default]
     QueueFirst,
     /// Add a thread whenever no worker is idle, until `max_threads`; queue only then
-    /// (Go's ants, Tomcat's executor). Lower latency under bursts, more threads.
+    /// (Go's ants, Tomcat's executor). Lower latency under bursts, more threads. A worker
+    /// counts as idle from the moment its job returns.
     ThreadsFirst,
 }

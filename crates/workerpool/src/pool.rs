@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use crossbeam_utils::CachePadded;
 use flowbed_lockfree::WaitList;
 
 use crate::broadcast::BroadcastContext;
@@ -31,7 +32,17 @@ pub(crate) struct Registry {
 /// The state a pool's handle and its workers share.
 #[derive(Debug)]
 pub(crate) struct Inner {
-    pub(crate) control: Control,
+    /// Written by every submit and every job start: its own cache line.
+    pub(crate) control: CachePadded<Control>,
+    /// Workers spinning for work (not parked yet): a push needs no wake-up while one is.
+    pub(crate) searching: CachePadded<AtomicUsize>,
+    /// Workers not running a job (starting, searching or parked): `ThreadsFirst` adds a
+    /// thread only when this is zero.
+    pub(crate) idle: AtomicUsize,
+    /// Worker threads that have not finished exiting (their stop hook included); the pool
+    /// is terminated when this is zero. `threads` drops earlier for a retiring worker,
+    /// since it counts against the limits.
+    pub(crate) alive: AtomicUsize,
     pub(crate) injector: Injector,
     /// Idle workers sleep here; every push wakes the most recent sleeper.
     pub(crate) idle_workers: WaitList,
@@ -50,14 +61,14 @@ pub(crate) struct Inner {
     /// Bumped when a worker joins or leaves, so thieves refresh their list of victims.
     pub(crate) registry_version: AtomicUsize,
     pub(crate) config: Config,
-    pub(crate) counters: PoolCounters,
+    pub(crate) counters: CachePadded<PoolCounters>,
 }
 
 impl Inner {
     /// Accepts `job` into a queue or onto a new thread, or says why not.
     pub(crate) fn offer<J: Job>(self: &Arc<Self>, job: J) -> Result<J::Handle, (J, Refusal)> {
         if self.config.growth == Growth::ThreadsFirst
-            && self.idle_workers.waiting() == 0
+            && self.idle.load(Ordering::Relaxed) == 0
             && self.control.load().state == RunState::Running
             && self.try_add_thread()
         {
@@ -87,9 +98,11 @@ impl Inner {
             self.injector.push(task);
         }
         // Pairs with the fence an idle worker issues when it registers (WaitList), and
-        // with the one a retiring worker issues after lowering `threads`.
+        // with the one a retiring worker issues after lowering `threads`. A worker that
+        // stops searching registers (and re-checks) after lowering `searching`, so
+        // skipping the wake-up while one searches loses nothing.
         fence(Ordering::SeqCst);
-        self.idle_workers.notify_newest();
+        self.wake_idle_worker();
         if self.threads.load(Ordering::Relaxed) == 0 && self.try_add_thread() {
             // `core_threads` is 0 and the last worker retired: start one. If the OS
             // refuses, the job stays queued for the next push or `resize` to pick up.
@@ -97,11 +110,27 @@ impl Inner {
         }
     }
 
+    /// Wakes a parked worker unless one is searching already. Call after a `SeqCst`
+    /// fence that follows the change the worker should see.
+    pub(crate) fn wake_idle_worker(&self) {
+        if self.searching.load(Ordering::Relaxed) == 0 && self.idle_workers.waiting() > 0 {
+            self.idle_workers.notify_newest();
+        }
+    }
+
     /// A task left a queue: free its slot and wake whoever waits for that.
     pub(crate) fn release_one(&self) {
         let before = self.control.release();
-        self.room.notify_one();
-        if before.state != RunState::Running && before.queued == 1 {
+        // One fence for both wait lists (each `notify` re-fences only if someone waits).
+        fence(Ordering::SeqCst);
+        if self.room.waiting() > 0 {
+            self.room.notify_one();
+        }
+        if before.queued > 1 {
+            // More work is queued: make sure someone besides us is looking for it (a
+            // batch we stole, or jobs pushed while nobody searched).
+            self.wake_idle_worker();
+        } else if before.state != RunState::Running {
             // The last queued job is out: idle workers of a shut-down pool may now exit.
             self.idle_workers.notify_all();
         }
@@ -162,11 +191,10 @@ impl Inner {
     }
 
     /// Starts a counted-in worker thread; on failure counts it out again.
-    pub(crate) fn start_worker(
-        self: &Arc<Self>,
-        first: Option<Task>,
-    ) -> Result<(), Option<Task>> {
-        let (worker, shared) = worker::Worker::new(self.clone());
+    pub(crate) fn start_worker(self: &Arc<Self>, first: Option<Task>) -> Result<(), Option<Task>> {
+        let starts_idle = first.is_none();
+        let (worker, shared) = worker::Worker::new(self.clone(), starts_idle);
+        self.alive.fetch_add(1, Ordering::Relaxed);
         let name = format!("{}-{}", self.config.thread_name, shared.index);
         // The first task travels through a slot the spawn error can hand back.
         let slot = std::sync::Arc::new(std::sync::Mutex::new(first));
@@ -182,7 +210,12 @@ impl Inner {
             Ok(()) => Ok(()),
             Err(_) => {
                 worker::deregister(self, &shared);
+                worker::keep_counts(self, &shared);
+                if starts_idle {
+                    self.idle.fetch_sub(1, Ordering::Relaxed);
+                }
                 self.threads.fetch_sub(1, Ordering::AcqRel);
+                self.alive.fetch_sub(1, Ordering::AcqRel);
                 self.after_worker_exit();
                 let first = slot
                     .lock()
@@ -199,7 +232,7 @@ impl Inner {
     }
 
     pub(crate) fn is_terminated(&self) -> bool {
-        self.control.load().state != RunState::Running && self.threads.load(Ordering::Acquire) == 0
+        self.control.load().state != RunState::Running && self.alive.load(Ordering::Acquire) == 0
     }
 
     /// Takes the oldest queued task out (for `DiscardOldest` and `shutdown_now`).
@@ -219,7 +252,7 @@ impl Inner {
     /// Runs a rejected job on the calling thread (`CallerRuns`, scoped jobs that do not
     /// fit).
     pub(crate) fn run_on_caller(&self, task: Task) {
-        if let Outcome::Panicked(Some(payload)) = task.run() {
+        if let Outcome::Panicked(Some(payload)) = task.run(&|| {}) {
             self.handle_panic(payload);
         }
     }
@@ -279,7 +312,10 @@ impl WorkerPool {
     ///
     /// As [`Builder::build`]: `threads` must be at least 1.
     pub fn new(threads: usize) -> Result<Self, ConfigError> {
-        Builder::new().core_threads(threads).max_threads(threads).build()
+        Builder::new()
+            .core_threads(threads)
+            .max_threads(threads)
+            .build()
     }
 
     /// A builder for every other setting.
@@ -289,7 +325,10 @@ impl WorkerPool {
 
     pub(crate) fn start(core: usize, max: usize, config: Config) -> Result<Self, ConfigError> {
         let inner = Arc::new(Inner {
-            control: Control::new(),
+            control: CachePadded::new(Control::new()),
+            searching: CachePadded::new(AtomicUsize::new(0)),
+            idle: AtomicUsize::new(0),
+            alive: AtomicUsize::new(0),
             injector: Injector::default(),
             idle_workers: WaitList::new(),
             room: WaitList::new(),
@@ -302,7 +341,7 @@ impl WorkerPool {
             registry: Mutex::new(Registry::default()),
             registry_version: AtomicUsize::new(0),
             config,
-            counters: PoolCounters::default(),
+            counters: CachePadded::new(PoolCounters::default()),
         });
         let pool = Self { inner };
         pool.start_core_threads()?;
@@ -451,8 +490,14 @@ impl WorkerPool {
         let inner = &self.inner;
         loop {
             if let Some(oldest) = inner.take_oldest() {
-                PoolCounters::count(&inner.counters.discarded_oldest);
-                drop(oldest);
+                if oldest.is_scoped() {
+                    // A scope waits for its jobs and promises to run them: run it here.
+                    PoolCounters::count(&inner.counters.caller_runs);
+                    inner.run_on_caller(oldest);
+                } else {
+                    PoolCounters::count(&inner.counters.discarded_oldest);
+                    drop(oldest);
+                }
             }
             match inner.offer(job) {
                 Ok(handle) => return Ok(handle),
@@ -475,10 +520,20 @@ impl WorkerPool {
         timeout: Option<Duration>,
     ) -> Result<J::Handle, Rejected<J::Closure>> {
         let inner = &self.inner;
+        if worker::is_worker_of(inner) {
+            // A worker waiting for room in its own pool could wait forever (every worker
+            // blocked the same way): it runs the job itself instead.
+            PoolCounters::count(&inner.counters.caller_runs);
+            let (task, handle) = job.into_task();
+            inner.run_on_caller(task);
+            return Ok(handle);
+        }
         let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
         let mut pending = Some(job);
         let outcome = inner.room.wait_until(deadline, || {
-            let job = pending.take().expect("the job is back after every failed attempt");
+            let job = pending
+                .take()
+                .expect("the job is back after every failed attempt");
             match inner.offer(job) {
                 Ok(handle) => Some(Ok(handle)),
                 Err((back, Refusal::Full)) => {

@@ -82,7 +82,11 @@ impl<'scope> Scope<'scope, '_> {
         T: Send + 'scope,
     {
         let (task, handle) = self.scoped_task(job);
-        match self.inner.control.try_reserve(self.inner.config.queue_capacity) {
+        match self
+            .inner
+            .control
+            .try_reserve(self.inner.config.queue_capacity)
+        {
             Ok(()) => {
                 PoolCounters::count(&self.inner.counters.submitted);
                 self.inner.push(task);
@@ -147,7 +151,10 @@ impl<'scope> Scope<'scope, '_> {
                 if self.state.pending.load(Ordering::Acquire) == 0 {
                     return Some(None);
                 }
-                helper.as_ref().and_then(|worker| worker.find_task()).map(Some)
+                helper
+                    .as_ref()
+                    .and_then(|worker| worker.find_task())
+                    .map(Some)
             });
             match (next.flatten(), &helper) {
                 (Some(task), Some(worker)) => worker.run_task(task),
@@ -194,7 +201,6 @@ where
 }
 
 /// The result of a scoped job; see [`Scope::spawn`].
-#[must_use = "an unjoined handle's panic makes the scope panic"]
 pub struct ScopedJoinHandle<'scope, T> {
     cell: StdArc<dyn Completion<T> + 'scope>,
     state: StdArc<ScopeState>,
@@ -208,7 +214,8 @@ impl<T> ScopedJoinHandle<'_, T> {
     ///
     /// [`JobError::Panicked`] with the payload (the scope then does not panic for it).
     pub fn join(self) -> Result<T, JobError> {
-        let result = wait_for(&*self.cell, None).expect("a wait without deadline ends with a result");
+        let result =
+            wait_for(&*self.cell, None).expect("a wait without deadline ends with a result");
         if matches!(result, Err(JobError::Panicked(_))) {
             self.state.unobserved_panics.fetch_sub(1, Ordering::Relaxed);
         }

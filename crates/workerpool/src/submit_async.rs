@@ -43,7 +43,10 @@ where
 {
     /// One attempt; `None` when full (the job is back in `self`).
     fn attempt(&mut self) -> Option<Result<JobHandle<T>, Rejected<F>>> {
-        let job = self.job.take().expect("`SubmitAsync` polled after completion");
+        let job = self
+            .job
+            .take()
+            .expect("`SubmitAsync` polled after completion");
         match self.inner.offer(job) {
             Ok(handle) => Some(Ok(handle)),
             Err((job, Refusal::Full)) => {

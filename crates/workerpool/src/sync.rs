@@ -3,10 +3,15 @@
 //! Normal builds use `std`; `RUSTFLAGS="--cfg flowbed_loom"` swaps in loom's model-checked
 //! versions so `tests/loom.rs` can explore every interleaving of the pool's protocols.
 
+// `Arc` is std's in both builds: the pool needs `self: &Arc<Self>` methods and
+// `Arc<dyn Trait>` coercions that loom's `Arc` cannot offer, and reference counting is
+// not one of the protocols the models check.
+pub(crate) use std::sync::Arc;
+
 #[cfg(flowbed_loom)]
 pub(crate) use loom::{
     sync::{
-        Arc, Mutex, MutexGuard,
+        Mutex, MutexGuard,
         atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence},
     },
     thread::{current as current_thread, park, yield_now},
@@ -16,7 +21,7 @@ pub(crate) use loom::{
 #[cfg(not(flowbed_loom))]
 pub(crate) use std::{
     sync::{
-        Arc, Mutex, MutexGuard,
+        Mutex, MutexGuard,
         atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence},
     },
     thread::{current as current_thread, park, yield_now},

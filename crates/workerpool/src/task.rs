@@ -7,11 +7,12 @@ use std::time::Instant;
 
 use crate::job::{JobCell, JobHandle, Outcome, Runnable};
 use crate::scope::ScopeGuard;
+use crate::small_fn::SmallFn;
 use std::sync::Arc;
 
 enum Kind {
     /// `execute`: nobody waits for the result.
-    Detached(Box<dyn FnOnce() + Send>),
+    Detached(SmallFn),
     /// `submit`: the result goes to a `JobHandle`.
     Handled(Arc<dyn Runnable>),
     /// A scoped job: the guard keeps its scope open until the job is run or dropped.
@@ -39,16 +40,26 @@ impl Task {
         Self::new(Kind::Scoped(job, guard))
     }
 
-    /// Runs the job on the calling thread; panics are caught.
-    pub(crate) fn run(mut self) -> Outcome {
+    /// True for a scoped job (which a policy must never drop).
+    pub(crate) fn is_scoped(&self) -> bool {
+        matches!(self.kind, Some(Kind::Scoped(..)))
+    }
+
+    /// Runs the job on the calling thread; panics are caught. `returned` is called as
+    /// soon as the closure returns, before its result is visible to anyone.
+    pub(crate) fn run(mut self, returned: &dyn Fn()) -> Outcome {
         match self.kind.take().expect("a task runs once") {
-            Kind::Detached(job) => match catch_unwind(AssertUnwindSafe(job)) {
-                Ok(()) => Outcome::Completed,
-                Err(payload) => Outcome::Panicked(Some(payload)),
-            },
-            Kind::Handled(job) => job.run(),
+            Kind::Detached(job) => {
+                let result = catch_unwind(AssertUnwindSafe(|| job.call()));
+                returned();
+                match result {
+                    Ok(()) => Outcome::Completed,
+                    Err(payload) => Outcome::Panicked(Some(payload)),
+                }
+            }
+            Kind::Handled(job) => job.run(returned),
             Kind::Scoped(job, guard) => {
-                let outcome = job.run();
+                let outcome = job.run(returned);
                 if matches!(outcome, Outcome::Panicked(_)) {
                     guard.record_panic();
                 }
@@ -110,7 +121,7 @@ where
     type Closure = F;
 
     fn into_task(self) -> (Task, ()) {
-        (Task::new(Kind::Detached(Box::new(self.0))), ())
+        (Task::new(Kind::Detached(SmallFn::new(self.0))), ())
     }
 
     fn into_closure(self) -> F {

@@ -2,18 +2,23 @@
 //! deques), run it, and when there is none, spin briefly and park until a push wakes it,
 //! its keep-alive runs out, or the pool shuts down.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 #[cfg(feature = "histograms")]
 use std::time::Instant;
 
+use flowbed_lockfree::Backoff;
+
 use crate::control::RunState;
 use crate::job::Outcome;
+use crate::policy::Growth;
 use crate::pool::Inner;
 use crate::queue::{LocalQueue, Stealer};
 use crate::stats::WorkerCounters;
-use crate::sync::{Arc, AtomicUsize, Mutex, Ordering, fence, lock, thread_local};
+use crate::sync::{
+    Arc, AtomicBool, AtomicUsize, Mutex, Ordering, fence, lock, thread_local, yield_now,
+};
 use crate::task::Task;
 
 /// The part of a worker other threads see: its deque to steal from, its broadcast inbox,
@@ -25,6 +30,8 @@ pub(crate) struct WorkerShared {
     /// Jobs for this worker only (`broadcast`). Not counted in the queue.
     inbox: Mutex<Vec<Task>>,
     inbox_len: AtomicUsize,
+    /// Set (under the registry lock) once the worker has begun to exit.
+    pub(crate) leaving: AtomicBool,
     pub(crate) counters: WorkerCounters,
 }
 
@@ -52,6 +59,8 @@ pub(crate) struct Worker {
     shared: std::sync::Arc<WorkerShared>,
     local: LocalQueue,
     victims: RefCell<Victims>,
+    /// Counted in `Inner::idle`.
+    is_idle: Cell<bool>,
 }
 
 /// Other workers' deques, refreshed when the registry changes.
@@ -62,10 +71,17 @@ struct Victims {
     next: usize,
 }
 
+#[cfg(not(flowbed_loom))]
 thread_local! {
     /// The worker running on this thread, if any: nested submits go to its deque, and a
     /// scope waiting on it runs queued jobs instead of sleeping.
     static CURRENT: RefCell<Option<Rc<Worker>>> = const { RefCell::new(None) };
+}
+
+// loom's `thread_local!` has no `const` form.
+#[cfg(flowbed_loom)]
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<Worker>>> = RefCell::new(None);
 }
 
 /// The worker on this thread if it belongs to `inner`'s pool.
@@ -94,14 +110,37 @@ pub(crate) fn push_local(inner: &Arc<Inner>, task: Task) -> Result<(), Task> {
     })
 }
 
-/// Leaves the registry, keeping what the worker counted.
-pub(crate) fn deregister(inner: &Inner, shared: &std::sync::Arc<WorkerShared>) {
+/// Marks the worker as leaving: broadcasts skip it from now on (it still runs what its
+/// inbox holds), and `stats` keeps counting it until `keep_counts`.
+pub(crate) fn deregister(inner: &Inner, shared: &WorkerShared) {
+    let _registry = lock(&inner.registry);
+    shared.leaving.store(true, Ordering::Relaxed);
+    inner.registry_version.fetch_add(1, Ordering::Release);
+}
+
+/// Removes a departed worker, adding its counters to the pool's totals (after its last
+/// job), in one step so that `stats` never misses them.
+pub(crate) fn keep_counts(inner: &Inner, shared: &std::sync::Arc<WorkerShared>) {
     let mut registry = lock(&inner.registry);
     registry
         .workers
         .retain(|worker| !std::sync::Arc::ptr_eq(worker, shared));
     registry.retired.add(&shared.counters);
     inner.registry_version.fetch_add(1, Ordering::Release);
+}
+
+/// On a worker thread (of any pool), runs queued jobs of its pool until `done` holds or
+/// none is left. Lets a job wait for another job without starving the pool.
+pub(crate) fn help_until(done: impl Fn() -> bool) {
+    let Some(worker) = CURRENT.with(|current| current.borrow().clone()) else {
+        return;
+    };
+    while !done() {
+        match worker.find_task() {
+            Some(task) => worker.run_task(task),
+            None => return,
+        }
+    }
 }
 
 /// How the main loop ended.
@@ -122,7 +161,13 @@ enum Idle {
 
 impl Worker {
     /// A worker registered with the pool (its thread is not started yet).
-    pub(crate) fn new(inner: Arc<Inner>) -> (Self, std::sync::Arc<WorkerShared>) {
+    pub(crate) fn new(
+        inner: Arc<Inner>,
+        starts_idle: bool,
+    ) -> (Self, std::sync::Arc<WorkerShared>) {
+        if starts_idle {
+            inner.idle.fetch_add(1, Ordering::Relaxed);
+        }
         let local = LocalQueue::new();
         let shared = {
             let mut registry = lock(&inner.registry);
@@ -133,6 +178,7 @@ impl Worker {
                 stealer: local.stealer(),
                 inbox: Mutex::new(Vec::new()),
                 inbox_len: AtomicUsize::new(0),
+                leaving: AtomicBool::new(false),
                 counters: WorkerCounters::default(),
             });
             registry.workers.push(shared.clone());
@@ -144,6 +190,7 @@ impl Worker {
             shared: shared.clone(),
             local,
             victims: RefCell::new(Victims::default()),
+            is_idle: Cell::new(starts_idle),
         };
         (worker, shared)
     }
@@ -194,6 +241,8 @@ impl Worker {
     /// Runs a job and counts how it went.
     pub(crate) fn run_task(&self, task: Task) {
         let counters = &self.shared.counters;
+        // A worker helping its scope runs jobs inside a job: it stays busy after them.
+        let was_busy = counters.busy.load(Ordering::Relaxed);
         counters.busy.store(true, Ordering::Relaxed);
         #[cfg(feature = "histograms")]
         let started = {
@@ -203,10 +252,18 @@ impl Worker {
                 .record(now.saturating_duration_since(task.enqueued_at));
             now
         };
-        let outcome = task.run();
+        // Under `ThreadsFirst` the worker counts as idle as soon as the job returns, so a
+        // submitter reacting to the result does not start a thread for nothing. (Other
+        // modes skip the bookkeeping: it costs two shared updates per job.)
+        let count_idle_early = !was_busy && self.inner.config.growth == Growth::ThreadsFirst;
+        let outcome = task.run(&|| {
+            if count_idle_early {
+                self.set_idle(true);
+            }
+        });
         #[cfg(feature = "histograms")]
         counters.run_time.record(started.elapsed());
-        counters.busy.store(false, Ordering::Relaxed);
+        counters.busy.store(was_busy, Ordering::Relaxed);
         match outcome {
             Outcome::Completed => counters.completed.increment(),
             Outcome::Skipped => counters.cancelled.increment(),
@@ -219,9 +276,20 @@ impl Worker {
         }
     }
 
+    fn set_idle(&self, idle: bool) {
+        if self.is_idle.replace(idle) != idle {
+            if idle {
+                self.inner.idle.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.inner.idle.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     fn main_loop(&self) -> Exit {
         loop {
             if let Some(task) = self.find_task() {
+                self.set_idle(false);
                 self.run_task(task);
                 // Shrunk below the running count: leave after the current job.
                 let max = self.inner.max.load(Ordering::Relaxed);
@@ -232,8 +300,12 @@ impl Worker {
                 }
                 continue;
             }
+            self.set_idle(true);
             match self.idle() {
-                Idle::Task(task) => self.run_task(task),
+                Idle::Task(task) => {
+                    self.set_idle(false);
+                    self.run_task(task);
+                }
                 Idle::Exit(exit) => return exit,
                 Idle::Recheck => {}
             }
@@ -250,10 +322,13 @@ impl Worker {
         if threads > max && inner.try_remove_thread(max) {
             return Idle::Exit(Exit::Retired);
         }
+        if let Some(task) = self.search() {
+            return Idle::Task(task);
+        }
         let deadline = (threads > core)
             .then(|| std::time::Instant::now().checked_add(inner.config.keep_alive))
             .flatten();
-        let found = inner.idle_workers.wait_until(deadline, || {
+        let found = inner.idle_workers.park_until(deadline, || {
             if let Some(task) = self.find_task() {
                 return Some(Idle::Task(task));
             }
@@ -271,6 +346,34 @@ impl Worker {
         }
     }
 
+    /// Spins a few microseconds looking for work, counted in `searching` so that pushes
+    /// meanwhile skip the (expensive) wake-up of a parked worker.
+    fn search(&self) -> Option<Task> {
+        let inner = &*self.inner;
+        inner.searching.fetch_add(1, Ordering::Relaxed);
+        let mut backoff = Backoff::new();
+        let found = loop {
+            if let Some(task) = self.find_task() {
+                break Some(task);
+            }
+            // Under loom one look is enough to model the protocol (no spin loops).
+            if cfg!(flowbed_loom) || backoff.is_completed() {
+                break None;
+            }
+            backoff.snooze();
+        };
+        // Leaving the search before parking: the park registers, fences and re-checks,
+        // so a push that skipped its wake-up because we searched is still seen.
+        let searchers_before = inner.searching.fetch_sub(1, Ordering::Relaxed);
+        if found.is_some() && searchers_before == 1 && inner.control.load().queued > 0 {
+            // The last searcher found work and more is queued: pushes skipped their
+            // wake-ups while we searched, so wake a parked worker to take over.
+            fence(Ordering::SeqCst);
+            inner.wake_idle_worker();
+        }
+        found
+    }
+
     /// Idle for `keep_alive`: retire if the pool is above `core_threads`, unless a job
     /// arrived as we left.
     fn keep_alive_expired(&self) -> Idle {
@@ -282,6 +385,9 @@ impl Worker {
         // lower thread count (and starts a worker if none is left), or we see its job.
         fence(Ordering::SeqCst);
         if inner.control.load().queued > 0 && inner.try_add_thread() {
+            // The job may still be on its way into the queue (reserved, not pushed):
+            // give its submitter the CPU before looking again.
+            yield_now();
             return Idle::Recheck;
         }
         Idle::Exit(Exit::Retired)
@@ -290,6 +396,11 @@ impl Worker {
     /// On the way out: hand queued jobs to the others, leave the registry, run what is
     /// left in the inbox.
     fn leave(&self) {
+        deregister(&self.inner, &self.shared);
+        while let Some(task) = self.shared.take_inbox() {
+            self.run_task(task);
+        }
+        // Last: the inbox jobs may have queued nested jobs here.
         let mut moved = false;
         while let Some(task) = self.local.pop() {
             self.inner.injector.push(task);
@@ -299,10 +410,8 @@ impl Worker {
             fence(Ordering::SeqCst);
             self.inner.idle_workers.notify_all();
         }
-        deregister(&self.inner, &self.shared);
-        while let Some(task) = self.shared.take_inbox() {
-            self.run_task(task);
-        }
+        keep_counts(&self.inner, &self.shared);
+        self.set_idle(false);
     }
 }
 
@@ -328,5 +437,6 @@ pub(crate) fn run(worker: Worker, first: Option<Task>) {
     if let Exit::Shutdown = exit {
         inner.threads.fetch_sub(1, Ordering::AcqRel);
     }
+    inner.alive.fetch_sub(1, Ordering::AcqRel);
     inner.after_worker_exit();
 }
