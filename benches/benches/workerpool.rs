@@ -248,7 +248,7 @@ fn submit_wait(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(3));
     {
         let pool = flowbed_pool();
-        group.bench_function("flowbed_submit", |b| {
+        group.bench_function("flowbed", |b| {
             b.iter(|| pool.submit(|| black_box(1u64)).unwrap().join().unwrap())
         });
     }
@@ -290,7 +290,7 @@ fn submit_wait(c: &mut Criterion) {
     group.bench_function("std_thread", |b| {
         b.iter(|| thread::spawn(|| black_box(1u64)).join().unwrap())
     });
-    // Not here: `flowbed` (`execute`) and `rayon_scope`, which have no result to wait
+    // `flowbed` is `submit` + `join` here. Not here: `execute` and `rayon_scope`, which have no result to wait
     // for; `rayon_install` is rayon's own round trip.
     group.finish();
 }
@@ -314,7 +314,26 @@ fn fanout_sum(c: &mut Criterion) {
     let mut group = long_group(c, "workerpool_fanout_sum", FANOUT_JOBS);
     {
         let pool = flowbed_pool();
+        // Like `rayon_scope` (rayon's `ThreadPool::scope` runs its body on a worker):
+        // `install` moves the scope onto a worker, whose spawns go to its own deque.
         group.bench_function("flowbed", |b| {
+            b.iter(|| {
+                let sum = AtomicU64::new(0);
+                pool.install(|| {
+                    pool.scope(|s| {
+                        for i in 0..FANOUT_JOBS {
+                            let sum = &sum;
+                            drop(s.spawn(move || sum.fetch_add(work(i), Ordering::Relaxed)));
+                        }
+                    })
+                });
+                assert_eq!(sum.into_inner(), expected);
+            })
+        });
+        // The same scope opened on the (outside) benchmark thread: its spawns go through
+        // the shared injector, and the spawning thread competes with both workers for
+        // the 2 cores.
+        group.bench_function("flowbed_scope_outside", |b| {
             b.iter(|| {
                 let sum = AtomicU64::new(0);
                 pool.scope(|s| {

@@ -587,6 +587,48 @@ impl WorkerPool {
         crate::scope::run(&self.inner, f)
     }
 
+    /// Runs `f` on one of the pool's workers and returns its result, blocking the caller
+    /// meanwhile (rayon's `install`). Scopes opened inside `f` then spawn into that
+    /// worker's own deque and the worker helps run them, which is the fast path for
+    /// fork-join work; called on a worker of this pool, `f` simply runs here.
+    ///
+    /// # Panics
+    ///
+    /// Re-raises a panic of `f`; panics if `shutdown_now` took `f` back unrun.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use flowbed_workerpool::WorkerPool;
+    ///
+    /// let pool = WorkerPool::new(2).unwrap();
+    /// let total = AtomicU64::new(0);
+    /// pool.install(|| {
+    ///     pool.scope(|s| {
+    ///         for n in 1..=100u64 {
+    ///             let total = &total;
+    ///             s.spawn(move || total.fetch_add(n, Ordering::Relaxed));
+    ///         }
+    ///     })
+    /// });
+    /// assert_eq!(total.into_inner(), 5050);
+    /// ```
+    pub fn install<F, R>(&self, f: F) -> R
+    where
+        F: FnOnce() -> R + Send,
+        R: Send,
+    {
+        if worker::is_worker_of(&self.inner) {
+            return f();
+        }
+        match self.scope(|s| s.spawn(f).join()) {
+            Ok(value) => value,
+            Err(JobError::Panicked(payload)) => std::panic::resume_unwind(payload),
+            Err(error) => panic!("`install` job did not run: {error}"),
+        }
+    }
+
     /// Runs `f` once on every worker thread alive now, and returns the results in worker
     /// order. Useful for per-thread setup (thread-local caches, affinity) or stats.
     ///
