@@ -241,6 +241,9 @@ impl<T> JobHandle<T> {
 
     /// Cancels the job if it has not started. Returns `true` if it will never run; its
     /// result is then [`JobError::Cancelled`]. A running or finished job is not touched.
+    ///
+    /// The cancelled job keeps its queue slot (and counts in `Stats::queued`) until a
+    /// worker reaches it and skips it; `Stats::cancelled` counts it then.
     pub fn cancel(&self) -> bool {
         self.cell.cancel()
     }

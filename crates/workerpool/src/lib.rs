@@ -9,6 +9,7 @@
 //! | wait for room without blocking a thread | [`WorkerPool::submit_async`] |
 //! | borrow from the stack (fork-join) | [`WorkerPool::scope`] |
 //! | run once on every worker | [`WorkerPool::broadcast`] |
+//! | move fork-join work onto a worker and wait | [`WorkerPool::install`] |
 //! | decide what happens when full | [`RejectPolicy`] on the [`Builder`] |
 //! | stop | [`WorkerPool::shutdown`], [`WorkerPool::shutdown_now`], [`WorkerPool::await_termination`] |
 //! | observe | [`WorkerPool::stats`] |

@@ -295,3 +295,56 @@ fn every_scoped_job_runs_exactly_once() {
     assert!(results.iter().all(Result::is_ok));
     assert_eq!(runs.load(Ordering::Relaxed), 100);
 }
+
+#[test]
+fn install_runs_the_closure_on_a_worker_and_returns_its_value() {
+    let pool = WorkerPool::builder()
+        .core_threads(2)
+        .thread_name("installer")
+        .build()
+        .unwrap();
+    let name = pool.install(|| std::thread::current().name().map(String::from));
+    assert!(name.unwrap().starts_with("installer-"));
+    // Called on a worker, it runs right there.
+    let caller_and_runner = pool
+        .submit({
+            let inner_pool = WorkerPool::new(1).unwrap();
+            move || {
+                let me = std::thread::current().id();
+                // A different pool: runs on that pool's worker, not here.
+                let other = inner_pool.install(|| std::thread::current().id());
+                (me, other)
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_ne!(caller_and_runner.0, caller_and_runner.1);
+}
+
+#[test]
+fn install_on_a_worker_of_the_same_pool_runs_inline() {
+    let pool = std::sync::Arc::new(WorkerPool::new(1).unwrap());
+    let inner = std::sync::Arc::clone(&pool);
+    let same_thread = pool
+        .submit(move || {
+            let me = std::thread::current().id();
+            inner.install(|| std::thread::current().id()) == me
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(same_thread);
+}
+
+#[test]
+fn install_re_raises_a_panic_of_its_closure() {
+    let pool = WorkerPool::new(1).unwrap();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pool.install(|| -> u8 { panic!("installed panic") })
+    }));
+    let payload = outcome.unwrap_err();
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"installed panic"));
+    // The pool is unharmed.
+    assert_eq!(pool.install(|| 5), 5);
+}
