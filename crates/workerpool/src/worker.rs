@@ -360,6 +360,8 @@ impl Worker {
             if cfg!(flowbed_loom) || backoff.is_completed() {
                 break None;
             }
+            // Spin, then yield: on a machine with fewer cores than threads, yielding is
+            // what lets a submitter sharing the core make the progress we wait for.
             backoff.snooze();
         };
         // Leaving the search before parking: the park registers, fences and re-checks,
