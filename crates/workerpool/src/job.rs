@@ -91,17 +91,23 @@ where
         }
     }
 
+    /// Takes the closure out and marks the cell `Running`, if it is still queued (not
+    /// cancelled, discarded or run).
+    fn take_queued(&self) -> Option<F> {
+        let mut state = lock(&self.state);
+        match mem::replace(&mut state.slot, Slot::Running) {
+            Slot::Queued(job) => Some(job),
+            other => {
+                state.slot = other;
+                None
+            }
+        }
+    }
+
     /// Moves the cell from `Queued` to an unrun end state; false if it already started.
     fn resolve_unrun(&self, error: JobError) -> bool {
-        let job = {
-            let mut state = lock(&self.state);
-            match mem::replace(&mut state.slot, Slot::Running) {
-                Slot::Queued(job) => job,
-                other => {
-                    state.slot = other;
-                    return false;
-                }
-            }
+        let Some(job) = self.take_queued() else {
+            return false;
         };
         // The closure may own anything; drop it outside the lock.
         drop(job);
@@ -116,15 +122,8 @@ where
     T: Send,
 {
     fn run(&self, returned: &dyn Fn()) -> Outcome {
-        let job = {
-            let mut state = lock(&self.state);
-            match mem::replace(&mut state.slot, Slot::Running) {
-                Slot::Queued(job) => job,
-                other => {
-                    state.slot = other;
-                    return Outcome::Skipped;
-                }
-            }
+        let Some(job) = self.take_queued() else {
+            return Outcome::Skipped;
         };
         let result = catch_unwind(AssertUnwindSafe(job));
         returned();

@@ -26,6 +26,16 @@ fn model(body: impl Fn() + Send + Sync + 'static) {
     );
 }
 
+/// A one-thread pool to share with a second loom thread, and a run counter.
+fn shared_one_worker_pool() -> (Arc<WorkerPool>, Arc<AtomicUsize>) {
+    let pool = WorkerPool::builder()
+        .core_threads(1)
+        .max_threads(1)
+        .build()
+        .unwrap();
+    (Arc::new(pool), Arc::new(AtomicUsize::new(0)))
+}
+
 /// A job arriving as the only worker goes to sleep is never lost: the worker either
 /// sees it on its re-check after registering as idle, or the submitter sees the
 /// registration and wakes it.
@@ -48,14 +58,7 @@ fn a_job_arriving_as_the_worker_parks_is_run() {
 #[test]
 fn shutdown_now_racing_with_submit_loses_nothing() {
     model(|| {
-        let pool = Arc::new(
-            WorkerPool::builder()
-                .core_threads(1)
-                .max_threads(1)
-                .build()
-                .unwrap(),
-        );
-        let ran = Arc::new(AtomicUsize::new(0));
+        let (pool, ran) = shared_one_worker_pool();
         let submitter = {
             let (pool, ran) = (pool.clone(), ran.clone());
             loom::thread::spawn(move || {
@@ -87,14 +90,7 @@ fn shutdown_now_racing_with_submit_loses_nothing() {
 #[test]
 fn shutdown_racing_with_submit_runs_every_accepted_job() {
     model(|| {
-        let pool = Arc::new(
-            WorkerPool::builder()
-                .core_threads(1)
-                .max_threads(1)
-                .build()
-                .unwrap(),
-        );
-        let ran = Arc::new(AtomicUsize::new(0));
+        let (pool, ran) = shared_one_worker_pool();
         let submitter = {
             let (pool, ran) = (pool.clone(), ran.clone());
             loom::thread::spawn(move || {
