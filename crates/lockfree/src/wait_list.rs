@@ -361,15 +361,17 @@ enum Blocked<R> {
     TimedOut,
 }
 
+/// Parks the current thread for at most `timeout` (or until unparked), for waits that
+/// keep their own waiter instead of a `WaitList` entry (a job handle's result cell).
 #[cfg(not(flowbed_loom))]
-fn park_timeout(timeout: Duration) {
+pub fn park_timeout(timeout: Duration) {
     std::thread::park_timeout(timeout);
 }
 
 /// loom has no timed park: a yield lets the model explore "the deadline passed" at every
 /// point, which is the interleaving that matters.
 #[cfg(flowbed_loom)]
-fn park_timeout(_timeout: Duration) {
+pub fn park_timeout(_timeout: Duration) {
     crate::sync::yield_now();
 }
 

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use flowbed_lockfree::Backoff;
-use flowbed_lockfree::wait_list::Wake;
+use flowbed_lockfree::wait_list::{Wake, park_timeout};
 
 use crate::error::{JobError, JoinTimeoutError};
 use std::sync::Arc;
@@ -282,16 +282,6 @@ pub(crate) fn wait_for<T>(
             }
         }
     }
-}
-
-#[cfg(not(flowbed_loom))]
-fn park_timeout(timeout: Duration) {
-    std::thread::park_timeout(timeout);
-}
-
-#[cfg(flowbed_loom)]
-fn park_timeout(_timeout: Duration) {
-    crate::sync::yield_now();
 }
 
 impl<T> Future for JobHandle<T> {
