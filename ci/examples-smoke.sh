@@ -2,7 +2,10 @@
 # The pattern examples that check a property of their own and exit non-zero when it does
 # not hold: the worker pool's idle CPU (a mostly idle 16-thread pool must stay under 5 %
 # of one core) and its round-trip latency report (printed for the log; no threshold, CI
-# machines are too noisy for one).
+# machines are too noisy for one); and the rate-limited axum app, which serves on
+# 127.0.0.1:0, sends itself requests and checks its 200s, 429s, Retry-After and
+# RateLimit-* headers (on a manual clock: no timing involved).
 set -euo pipefail
 cargo run --release --example workerpool_idle_cpu
 cargo run --release --example workerpool_latency -- --round-trips 50000
+cargo run --release --example ratelimit_axum --features ratelimit-tower -- --self-test

@@ -12,10 +12,14 @@ set -euo pipefail
 # its thread registry breaks the experimental Stacked Borrows rules (not Tree Borrows),
 # and its global garbage list outlives the test process (reported as leaks), as in
 # crossbeam's own miri runs. The unit tests, which make no pool, keep leak checking.
+# flowbed-ratelimit's one `unsafe` (rdtsc in src/monotonic.rs) is compiled out under miri;
+# tests/smoke.rs walks every limiter, the keyed map, the clocks, tokio's semaphore and a
+# paused-time runtime in a few seconds (its other suites run proptest and long loops).
 MIRI_CRATES=(
     "flowbed-lockfree;--lib --tests;-Zmiri-strict-provenance"
     "flowbed-workerpool;--lib;-Zmiri-permissive-provenance -Zmiri-tree-borrows"
     "flowbed-workerpool;--test scoped_borrows;-Zmiri-permissive-provenance -Zmiri-tree-borrows -Zmiri-ignore-leaks"
+    "flowbed-ratelimit;--lib --test smoke;-Zmiri-strict-provenance"
 )
 
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then

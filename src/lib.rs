@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | [`lockfree`] | `flowbed-lockfree` | lock-free queues and a backpressured channel |
 //! | [`workerpool`] | `flowbed-workerpool` | worker pool: bounded queue, rejection policies, scaling, scoped jobs |
+//! | [`ratelimit`] | `flowbed-ratelimit` | rate limiting: GCRA and sliding window, keyed with bounded memory, async waits, tower, Redis |
 //!
 //! The tutorials in `docs/tutorials/` are compiled and run as doctests of this crate.
 
@@ -19,6 +20,10 @@ pub use flowbed_lockfree as lockfree;
 #[doc(inline)]
 pub use flowbed_workerpool as workerpool;
 
+#[cfg(feature = "ratelimit")]
+#[doc(inline)]
+pub use flowbed_ratelimit as ratelimit;
+
 /// `docs/tutorials/01-lockfree.md`, compiled and run as doctests.
 #[cfg(all(doctest, feature = "lockfree"))]
 #[doc = include_str!("../docs/tutorials/01-lockfree.md")]
@@ -28,3 +33,8 @@ pub struct TutorialLockfree;
 #[cfg(all(doctest, feature = "workerpool"))]
 #[doc = include_str!("../docs/tutorials/02-workerpool.md")]
 pub struct TutorialWorkerpool;
+
+/// `docs/tutorials/03-ratelimit.md`, compiled and run as doctests.
+#[cfg(all(doctest, feature = "ratelimit"))]
+#[doc = include_str!("../docs/tutorials/03-ratelimit.md")]
+pub struct TutorialRatelimit;

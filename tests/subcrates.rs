@@ -58,3 +58,20 @@ fn workerpool_types_are_the_subcrate_types() {
     let pool = flowbed_workerpool::WorkerPool::new(2).unwrap();
     assert_eq!(stats_of(&pool), 2);
 }
+
+#[cfg(feature = "ratelimit")]
+#[test]
+fn ratelimit_is_reexported() {
+    use std::num::NonZeroU32;
+    use flowbed::ratelimit::{KeyedRateLimiter, Quota, RateLimiter};
+
+    let quota = Quota::per_minute(NonZeroU32::new(2).unwrap());
+    let limiter = RateLimiter::new(quota);
+    assert!(limiter.check().is_allowed());
+    assert!(limiter.check().is_allowed());
+    assert!(!limiter.check().is_allowed());
+
+    let keyed: KeyedRateLimiter<&str> = flowbed_ratelimit::KeyedRateLimiter::new(quota);
+    assert!(keyed.check(&"a").unwrap().is_allowed());
+    assert_eq!(keyed.len(), 1);
+}

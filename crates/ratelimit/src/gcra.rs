@@ -11,6 +11,8 @@
 //! The top bit of the word is not time: keyed limiters mark keys with a quota of their
 //! own there ([`OVERRIDE_FLAG`]). Every update keeps it.
 
+use std::convert::Infallible;
+
 use crate::decision::Decision;
 use crate::quota::Quota;
 use crate::sync::{AtomicU64, Ordering};
@@ -19,6 +21,18 @@ use crate::sync::{AtomicU64, Ordering};
 pub(crate) const OVERRIDE_FLAG: u64 = 1 << 63;
 /// The TAT's bits; times saturate here (about 292 years).
 const TIME_MASK: u64 = OVERRIDE_FLAG - 1;
+
+/// Cells spent ahead of time by [`GcraCell::reserve`].
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+pub(crate) struct Reserved {
+    /// When the cells conform.
+    pub(crate) ready_at: u64,
+    /// The TAT the reservation left behind.
+    end: u64,
+    /// Nanoseconds of the timeline the cells take.
+    cost: u64,
+}
 
 /// One GCRA state: the theoretical arrival time, in the limiter clock's nanoseconds.
 #[derive(Debug)]
@@ -38,54 +52,59 @@ impl GcraCell {
     #[inline]
     pub(crate) fn check(&self, now: u64, n: u32, quota: &Quota) -> Decision {
         let interval = quota.interval_nanos();
-        let tolerance = quota.tolerance_nanos();
-        let cost = interval * u64::from(n); // <= tolerance, which fits
-        let horizon = now.saturating_add(tolerance);
-        let mut word = self.word.load(Ordering::Relaxed);
-        loop {
-            let tat = word & TIME_MASK;
+        let cost = interval.saturating_mul(u64::from(n));
+        let horizon = now.saturating_add(quota.tolerance_nanos());
+        let outcome = self.advance(|tat| {
             let start = tat.max(now);
             let new_tat = start.saturating_add(cost);
             if new_tat > horizon {
-                return Decision::new(
+                // Denied: nothing is written.
+                return Err(Decision::new(
                     false,
                     quota.burst(),
                     horizon.saturating_sub(start),
                     interval,
                     tat.saturating_sub(now),
                     new_tat - horizon,
-                );
+                ));
             }
-            let new_word = new_tat.min(TIME_MASK) | (word & OVERRIDE_FLAG);
-            match self.word.compare_exchange_weak(
-                word,
-                new_word,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => {
-                    return Decision::new(
-                        true,
-                        quota.burst(),
-                        horizon - new_tat,
-                        interval,
-                        new_tat - now,
-                        0,
-                    );
-                }
-                Err(actual) => word = actual,
-            }
+            Ok(new_tat)
+        });
+        match outcome {
+            Ok(new_tat) => Decision::new(
+                true,
+                quota.burst(),
+                horizon - new_tat,
+                interval,
+                new_tat - now,
+                0,
+            ),
+            Err(denied) => denied,
         }
     }
 
-    /// Spends `n` cells unconditionally, queueing behind earlier reservations, and returns
-    /// the time at which they conform (at or before `now`: use them at once). Reservations
-    /// are served in the order they were made. The caller has checked `n <= burst`.
-    pub(crate) fn reserve(&self, now: u64, n: u32, quota: &Quota) -> u64 {
-        let cost = quota.interval_nanos() * u64::from(n);
+    /// Spends `n` cells unconditionally, queueing behind earlier reservations, and says
+    /// when they conform (at or before `now`: use them at once). Reservations are served
+    /// in the order they were made. The caller has checked `n <= burst`.
+    pub(crate) fn reserve(&self, now: u64, n: u32, quota: &Quota) -> Reserved {
+        let cost = quota.interval_nanos().saturating_mul(u64::from(n));
+        let Ok(new_tat) =
+            self.advance::<Infallible>(|tat| Ok(tat.max(now).saturating_add(cost)));
+        Reserved {
+            ready_at: new_tat.saturating_sub(quota.tolerance_nanos()),
+            end: new_tat.min(TIME_MASK),
+            cost,
+        }
+    }
+
+    /// The one compare-and-swap loop: `next` maps the current TAT to the new one, or to a
+    /// refusal that leaves the state alone. Returns the TAT as `next` computed it (before
+    /// saturation at the word's range) or the refusal. The override flag is kept.
+    #[inline(always)]
+    fn advance<R>(&self, mut next: impl FnMut(u64) -> Result<u64, R>) -> Result<u64, R> {
         let mut word = self.word.load(Ordering::Relaxed);
         loop {
-            let new_tat = (word & TIME_MASK).max(now).saturating_add(cost);
+            let new_tat = next(word & TIME_MASK)?;
             let new_word = new_tat.min(TIME_MASK) | (word & OVERRIDE_FLAG);
             match self.word.compare_exchange_weak(
                 word,
@@ -93,23 +112,31 @@ impl GcraCell {
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return new_tat.saturating_sub(quota.tolerance_nanos()),
+                Ok(_) => return Ok(new_tat),
                 Err(actual) => word = actual,
             }
         }
     }
 
-    /// Gives back `n` cells reserved with [`reserve`](Self::reserve) and never used (the
-    /// waiter was cancelled), without moving the TAT below `now` (cells in the past are
-    /// already free).
-    pub(crate) fn release(&self, now: u64, n: u32, quota: &Quota) {
-        let cost = quota.interval_nanos() * u64::from(n);
-        let _ = self
-            .word
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |word| {
-                let tat = (word & TIME_MASK).saturating_sub(cost).max(now);
-                Some(tat.min(word & TIME_MASK) | (word & OVERRIDE_FLAG))
-            });
+    /// Gives back cells reserved with [`reserve`](Self::reserve) and never used (the waiter
+    /// was cancelled), if that reservation is still the last thing on the timeline and
+    /// without moving the TAT below `now` (cells in the past are free anyway). If someone
+    /// reserved or was admitted after it, its cells sit between theirs and cannot be
+    /// handed to a newcomer without putting two users on one slot: they are skipped.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn release(&self, now: u64, reserved: &Reserved) {
+        let word = self.word.load(Ordering::Relaxed);
+        if word & TIME_MASK != reserved.end {
+            return;
+        }
+        let tat = reserved.end.saturating_sub(reserved.cost).max(now).min(reserved.end);
+        // One attempt: if the TAT moved meanwhile, someone is behind us now.
+        let _ = self.word.compare_exchange(
+            word,
+            tat | (word & OVERRIDE_FLAG),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
     }
 
     /// Whether the state equals a fresh one at `now` (fully replenished), so forgetting it

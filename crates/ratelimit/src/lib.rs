@@ -41,8 +41,12 @@ mod monotonic;
 mod quota;
 mod quota_cell;
 mod rate_limiter;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod sliding_window;
 mod sync;
+#[cfg(feature = "tower")]
+pub mod tower;
 #[cfg(feature = "tokio")]
 mod wait;
 

@@ -6,6 +6,8 @@ use crate::clock::Clock;
 use crate::decision::Decision;
 use crate::error::InsufficientCapacity;
 use crate::gcra::GcraCell;
+#[cfg(feature = "tokio")]
+use crate::gcra::Reserved;
 use crate::limiter::Limiter;
 use crate::monotonic::MonotonicClock;
 use crate::quota::Quota;
@@ -104,7 +106,8 @@ impl<C: Clock> RateLimiter<C> {
     /// Waiters are served in the order they called: each reserves its place on the
     /// limiter's timeline at once and sleeps on its own timer until then, so every waiter
     /// is woken exactly once and nobody can overtake it. Dropping the future before it
-    /// completes gives the reserved cell back.
+    /// completes gives the reserved cell back (if nobody queued behind it meanwhile;
+    /// otherwise its slot passes unused, so the limit is never exceeded).
     ///
     /// Under `tokio::time::pause()`, give the limiter a [`TokioClock`](crate::TokioClock)
     /// so that it sees the paused time too.
@@ -135,7 +138,7 @@ impl<C: Clock> RateLimiter<C> {
     pub fn until_n_ready_blocking(&self, n: u32) -> Result<(), InsufficientCapacity> {
         self.fits(n)?;
         let now = self.clock.now();
-        let ready_at = self.state.reserve(now, n, &self.quota);
+        let ready_at = self.state.reserve(now, n, &self.quota).ready_at;
         if ready_at > now {
             std::thread::sleep(std::time::Duration::from_nanos(ready_at - now));
         }
@@ -182,13 +185,13 @@ impl<C: Clock> crate::wait::Slot for &RateLimiter<C> {
         self.clock.now()
     }
 
-    fn reserve(&self, now: u64, cells: u32) -> Result<u64, InsufficientCapacity> {
+    fn reserve(&self, now: u64, cells: u32) -> Result<Reserved, InsufficientCapacity> {
         self.fits(cells)?;
         Ok(self.state.reserve(now, cells, &self.quota))
     }
 
-    fn release(&self, now: u64, cells: u32) {
-        self.state.release(now, cells, &self.quota);
+    fn release(&self, now: u64, reserved: &Reserved) {
+        self.state.release(now, reserved);
     }
 }
 

@@ -101,9 +101,15 @@ impl<C: Clock> SlidingWindow<C> {
     }
 
     fn decide(&self, n: u32) -> Decision {
-        let now = self.clock.now();
+        let mut now = self.clock.now();
         let mut windows = lock(&self.windows);
-        windows.roll_to(now / self.quota.period_nanos());
+        let period = self.quota.period_nanos();
+        if now / period < windows.index {
+            // Read before another thread's check moved to a later window: decide at the
+            // start of the current window, never roll back (that would wipe its count).
+            now = windows.index * period;
+        }
+        windows.roll_to(now / period);
         let (decision, admitted) = evaluate(&windows, now, u64::from(n), &self.quota);
         if admitted {
             windows.current += u64::from(n);

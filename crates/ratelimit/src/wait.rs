@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use crate::gcra::Reserved;
+
 /// A GCRA state cells can be reserved on: a limiter, or one key of a keyed limiter.
 pub(crate) trait Slot {
     type Error;
@@ -15,20 +17,21 @@ pub(crate) trait Slot {
     /// The state's clock.
     fn now(&self) -> u64;
 
-    /// Spends `cells` behind earlier reservations; returns when they conform.
-    fn reserve(&self, now: u64, cells: u32) -> Result<u64, Self::Error>;
+    /// Spends `cells` behind earlier reservations.
+    fn reserve(&self, now: u64, cells: u32) -> Result<Reserved, Self::Error>;
 
-    /// Gives back `cells` reserved and never used.
-    fn release(&self, now: u64, cells: u32);
+    /// Gives back a reservation never used (if nothing was queued behind it since).
+    fn release(&self, now: u64, reserved: &Reserved);
 }
 
 /// Cells reserved for a waiter that has not used them yet. Dropped before
-/// [`wait`](Self::wait) finishes (the waiting future was cancelled), it gives them back.
+/// [`wait`](Self::wait) finishes (the waiting future was cancelled), it gives them back if
+/// nobody queued behind it meanwhile (otherwise its slot passes unused: handing it to a
+/// newcomer would put two users on one slot).
 pub(crate) struct Reservation<T: Slot> {
     slot: T,
-    cells: u32,
+    reserved: Reserved,
     reserved_at: u64,
-    ready_at: u64,
     used: bool,
 }
 
@@ -36,20 +39,20 @@ impl<T: Slot> Reservation<T> {
     /// Reserves `cells` behind every earlier reservation.
     pub(crate) fn make(slot: T, cells: u32) -> Result<Self, T::Error> {
         let reserved_at = slot.now();
-        let ready_at = slot.reserve(reserved_at, cells)?;
+        let reserved = slot.reserve(reserved_at, cells)?;
         Ok(Self {
             slot,
-            cells,
+            reserved,
             reserved_at,
-            ready_at,
             used: false,
         })
     }
 
     /// Sleeps until the reserved cells conform, then hands them to the caller.
     pub(crate) async fn wait(mut self) {
-        if self.ready_at > self.reserved_at {
-            tokio::time::sleep(Duration::from_nanos(self.ready_at - self.reserved_at)).await;
+        let ready_at = self.reserved.ready_at;
+        if ready_at > self.reserved_at {
+            tokio::time::sleep(Duration::from_nanos(ready_at - self.reserved_at)).await;
         }
         self.used = true;
     }
@@ -58,7 +61,7 @@ impl<T: Slot> Reservation<T> {
 impl<T: Slot> Drop for Reservation<T> {
     fn drop(&mut self) {
         if !self.used {
-            self.slot.release(self.slot.now(), self.cells);
+            self.slot.release(self.slot.now(), &self.reserved);
         }
     }
 }

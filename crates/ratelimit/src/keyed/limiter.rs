@@ -64,6 +64,8 @@ pub struct KeyedRateLimiter<K, C: Clock = MonotonicClock, S = RandomState> {
     when_full: WhenFull,
     sweep_interval: u64,
     next_sweep: AtomicU64,
+    /// When a full limiter may sweep again (see `sweep_when_full`).
+    next_full_sweep: AtomicU64,
     clock: C,
 }
 
@@ -101,6 +103,7 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
             when_full: builder.when_full,
             sweep_interval,
             next_sweep: AtomicU64::new(now.saturating_add(sweep_interval)),
+            next_full_sweep: AtomicU64::new(0),
             clock: builder.clock,
         }
     }
@@ -160,7 +163,13 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
                 fits(n, &quota)?;
                 return Ok(state.check(now, n, &quota));
             }
-            if self.tracked.fetch_add(1, Ordering::Relaxed) < self.max_keys {
+            // Take a slot only if one is free, so `len()` never exceeds `max_keys`.
+            let slot = self
+                .tracked
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |tracked| {
+                    (tracked < self.max_keys).then_some(tracked + 1)
+                });
+            if slot.is_ok() {
                 // Look the override up again under the shard lock, which `set_key_quota`
                 // holds while it changes the override.
                 let overridden = read(&self.overrides).contains_key(key);
@@ -174,9 +183,8 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
                 self.shards.insert(&mut shard, hash, key.clone(), state);
                 return Ok(decision);
             }
-            self.tracked.fetch_sub(1, Ordering::Relaxed);
             drop(shard);
-            if self.evict_idle_at(now) > 0 {
+            if self.sweep_when_full(now) > 0 {
                 continue;
             }
             match self.when_full {
@@ -353,6 +361,29 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
         }
     }
 
+    /// Sweeps idle keys because a new key found the limiter full, unless a recent sweep
+    /// makes another one pointless: a flood of new keys while every tracked key is busy
+    /// must not sweep once per new key. After a sweep that took `d`, the next waits
+    /// `max(100 × d, 1 ms)`, which bounds the time spent sweeping to about 1 %.
+    fn sweep_when_full(&self, now: u64) -> usize {
+        const MIN_GAP: u64 = 1_000_000;
+        let due = self.next_full_sweep.load(Ordering::Relaxed);
+        if now < due
+            || self
+                .next_full_sweep
+                .compare_exchange(due, u64::MAX, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return 0;
+        }
+        let evicted = self.evict_idle_at(now);
+        let finished = self.clock.now();
+        let gap = finished.saturating_sub(now).saturating_mul(100).max(MIN_GAP);
+        self.next_full_sweep
+            .store(finished.saturating_add(gap), Ordering::Relaxed);
+        evicted
+    }
+
     fn evict_idle_at(&self, now: u64) -> usize {
         let mut evicted = 0;
         for index in 0..self.shards.count() {
@@ -414,7 +445,7 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> crate::wait::Slot
         self.limiter.clock.now()
     }
 
-    fn reserve(&self, now: u64, cells: u32) -> Result<u64, KeyedCheckError> {
+    fn reserve(&self, now: u64, cells: u32) -> Result<crate::gcra::Reserved, KeyedCheckError> {
         let limiter = self.limiter;
         let hash = limiter.shards.hash(self.key);
         loop {
@@ -431,12 +462,12 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> crate::wait::Slot
         }
     }
 
-    fn release(&self, now: u64, cells: u32) {
+    fn release(&self, now: u64, reserved: &crate::gcra::Reserved) {
         let limiter = self.limiter;
         let hash = limiter.shards.hash(self.key);
         let shard = limiter.shards.read(hash);
         if let Some(state) = find(&shard, hash, self.key) {
-            state.release(now, cells, &limiter.quota_of(state, self.key));
+            state.release(now, reserved);
         }
     }
 }
