@@ -62,8 +62,8 @@ fn workerpool_types_are_the_subcrate_types() {
 #[cfg(feature = "ratelimit")]
 #[test]
 fn ratelimit_is_reexported() {
-    use std::num::NonZeroU32;
     use flowbed::ratelimit::{KeyedRateLimiter, Quota, RateLimiter};
+    use std::num::NonZeroU32;
 
     let quota = Quota::per_minute(NonZeroU32::new(2).unwrap());
     let limiter = RateLimiter::new(quota);

@@ -88,8 +88,7 @@ impl GcraCell {
     /// in the order they were made. The caller has checked `n <= burst`.
     pub(crate) fn reserve(&self, now: u64, n: u32, quota: &Quota) -> Reserved {
         let cost = quota.interval_nanos().saturating_mul(u64::from(n));
-        let Ok(new_tat) =
-            self.advance::<Infallible>(|tat| Ok(tat.max(now).saturating_add(cost)));
+        let Ok(new_tat) = self.advance::<Infallible>(|tat| Ok(tat.max(now).saturating_add(cost)));
         Reserved {
             ready_at: new_tat.saturating_sub(quota.tolerance_nanos()),
             end: new_tat.min(TIME_MASK),
@@ -129,7 +128,11 @@ impl GcraCell {
         if word & TIME_MASK != reserved.end {
             return;
         }
-        let tat = reserved.end.saturating_sub(reserved.cost).max(now).min(reserved.end);
+        let tat = reserved
+            .end
+            .saturating_sub(reserved.cost)
+            .max(now)
+            .min(reserved.end);
         // One attempt: if the TAT moved meanwhile, someone is behind us now.
         let _ = self.word.compare_exchange(
             word,

@@ -270,7 +270,10 @@ fn two_cancelled_waiters_give_back_every_cell() {
         canceller.join().unwrap();
 
         let next = limiter.check();
-        assert!(!next.is_allowed(), "more cells given back than were reserved");
+        assert!(
+            !next.is_allowed(),
+            "more cells given back than were reserved"
+        );
         assert!(
             next.retry_after() == interval || next.retry_after() == 2 * interval,
             "the last waiter's cell was not given back, or too much was: {:?}",

@@ -378,7 +378,10 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
         }
         let evicted = self.evict_idle_at(now);
         let finished = self.clock.now();
-        let gap = finished.saturating_sub(now).saturating_mul(100).max(MIN_GAP);
+        let gap = finished
+            .saturating_sub(now)
+            .saturating_mul(100)
+            .max(MIN_GAP);
         self.next_full_sweep
             .store(finished.saturating_add(gap), Ordering::Relaxed);
         evicted
