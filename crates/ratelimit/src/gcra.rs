@@ -57,7 +57,8 @@ impl GcraCell {
         let outcome = self.advance(|tat| {
             let start = tat.max(now);
             let new_tat = start.saturating_add(cost);
-            if new_tat > horizon {
+            // `n = 0` spends nothing and is always allowed, also behind queued waiters.
+            if new_tat > horizon && cost > 0 {
                 // Denied: nothing is written.
                 return Err(Decision::new(
                     false,
@@ -74,7 +75,7 @@ impl GcraCell {
             Ok(new_tat) => Decision::new(
                 true,
                 quota.burst(),
-                horizon - new_tat,
+                horizon.saturating_sub(new_tat),
                 interval,
                 new_tat - now,
                 0,

@@ -709,3 +709,28 @@ async fn acquire_timeout_waits_exactly_the_timeout() {
     releaser.await.unwrap();
     assert_eq!(limit.try_acquire().map(drop), Ok(()));
 }
+
+/// `check_n(0)` spends nothing and is allowed even while waiters are queued past the
+/// burst (the state's TAT is then beyond `now + tolerance`); a one-cell check is not.
+#[tokio::test(start_paused = true)]
+async fn a_zero_cell_check_is_allowed_behind_queued_waiters() {
+    let limiter = Arc::new(RateLimiter::with_clock(
+        per_second(10, 1),
+        TokioClock::new(),
+    ));
+    assert!(limiter.check().is_allowed());
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let limiter = Arc::clone(&limiter);
+            start(async move { limiter.until_ready().await })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    let zero = limiter.check_n(0).unwrap();
+    assert!(zero.is_allowed());
+    assert_eq!(zero.remaining(), 0);
+    assert!(!limiter.check().is_allowed());
+    for waiter in waiters {
+        waiter.await.unwrap();
+    }
+}
