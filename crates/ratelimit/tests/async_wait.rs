@@ -6,7 +6,6 @@
 #![cfg(feature = "tokio")]
 
 use std::future::Future;
-use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,13 +21,9 @@ use proptest::prelude::*;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-fn nz(n: u32) -> NonZeroU32 {
-    NonZeroU32::new(n).unwrap()
-}
+mod common;
 
-fn per_second(count: u32, burst: u32) -> Quota {
-    Quota::per_second(nz(count)).allow_burst(nz(burst))
-}
+use common::{nz, per_second};
 
 fn ms(millis: u64) -> Duration {
     Duration::from_millis(millis)

@@ -17,6 +17,10 @@ use flowbed_ratelimit::{Clock, Decision, Limiter, ManualClock, Quota, RateLimite
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
+mod common;
+
+use common::model::{Expected, Harness, compare};
+
 /// GCRA by virtual scheduling: one theoretical arrival time, nothing else.
 #[derive(Debug)]
 struct Reference {
@@ -26,15 +30,6 @@ struct Reference {
     tolerance: u128,
     burst: u32,
     tat: u128,
-}
-
-/// What the reference expects of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Expected {
-    allowed: bool,
-    remaining: u32,
-    retry_after: u128,
-    reset_after: u128,
 }
 
 impl Reference {
@@ -121,7 +116,7 @@ fn case() -> impl Strategy<Value = Case> {
 }
 
 /// The limiter under test, the reference, and the shared time line.
-struct Harness {
+struct Subject {
     clock: ManualClock,
     limiter: RateLimiter<ManualClock>,
     reference: Reference,
@@ -130,7 +125,7 @@ struct Harness {
     admitted: Vec<(u128, u32)>,
 }
 
-impl Harness {
+impl Subject {
     fn new(case: &Case) -> Self {
         let quota = Quota::new(case.count, Duration::from_nanos(case.period))
             .unwrap()
@@ -145,7 +140,9 @@ impl Harness {
             admitted: Vec::new(),
         }
     }
+}
 
+impl Harness for Subject {
     fn advance(&mut self, nanos: u128) {
         self.clock
             .advance(Duration::from_nanos(u64::try_from(nanos).unwrap()));
@@ -155,54 +152,19 @@ impl Harness {
     /// Checks `n` cells on both and compares; returns the limiter's decision.
     fn check(&mut self, n: u32) -> Result<Option<Decision>, TestCaseError> {
         prop_assert_eq!(u128::from(self.clock.now()), self.now);
-        let actual = self.limiter.check_n(n);
-        let expected = self.reference.check(self.now, n);
-        match (actual, expected) {
-            (Err(error), Err((requested, burst))) => {
-                prop_assert_eq!((error.requested, error.burst), (requested, burst));
-                Ok(None)
-            }
-            (Ok(decision), Ok(expected)) => {
-                let got = Expected {
-                    allowed: decision.is_allowed(),
-                    remaining: decision.remaining(),
-                    retry_after: decision.retry_after().as_nanos(),
-                    reset_after: decision.reset_after().as_nanos(),
-                };
-                prop_assert_eq!(got, expected, "check_n({}) at {} ns", n, self.now);
-                prop_assert_eq!(decision.limit(), self.reference.burst);
-                if decision.is_allowed() && n > 0 {
-                    self.admitted.push((self.now, n));
-                }
-                Ok(Some(decision))
-            }
-            (actual, expected) => Err(TestCaseError::fail(format!(
-                "check_n({n}) at {} ns: limiter {actual:?}, reference {expected:?}",
-                self.now
-            ))),
-        }
-    }
-
-    /// After a denial of `n` with `retry_after`: still denied 1 ns before, allowed at it.
-    fn probe_retry_after(&mut self, n: u32, retry_after: u128) -> Result<(), TestCaseError> {
-        prop_assert!(retry_after > 0, "a denial must say when to retry");
-        self.advance(retry_after - 1);
-        let before = self.check(n)?.unwrap();
-        prop_assert!(
-            !before.is_allowed(),
-            "check_n({}) admitted 1 ns before its retry-after",
-            n
-        );
-        prop_assert_eq!(before.retry_after(), Duration::from_nanos(1));
-        self.advance(1);
-        let at = self.check(n)?.unwrap();
-        prop_assert!(
-            at.is_allowed(),
-            "check_n({}) denied at its retry-after ({} ns)",
+        let decision = compare(
+            self.limiter.check_n(n),
+            self.reference.check(self.now, n),
+            self.now,
             n,
-            retry_after
-        );
-        Ok(())
+        )?;
+        if let Some(decision) = &decision {
+            prop_assert_eq!(decision.limit(), self.reference.burst);
+            if decision.is_allowed() && n > 0 {
+                self.admitted.push((self.now, n));
+            }
+        }
+        Ok(decision)
     }
 }
 
@@ -236,7 +198,7 @@ fn conforms(admitted: &[(u128, u32)], interval: u128, burst: u32) -> Result<(), 
 }
 
 fn run(case: &Case) -> Result<(), TestCaseError> {
-    let mut harness = Harness::new(case);
+    let mut harness = Subject::new(case);
     let quota = harness.limiter.quota();
     let interval = u128::from(case.period).div_ceil(u128::from(case.count));
     prop_assert_eq!(quota.replenish_interval().as_nanos(), interval);

@@ -4,7 +4,6 @@
 //! concurrent checks of one key.
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::Barrier;
 use std::time::Duration;
 
@@ -14,14 +13,9 @@ use flowbed_ratelimit::{
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
-fn nz(n: u32) -> NonZeroU32 {
-    NonZeroU32::new(n).unwrap()
-}
+mod common;
 
-/// `count` per second with burst `burst`.
-fn per_second(count: u32, burst: u32) -> Quota {
-    Quota::per_second(nz(count)).allow_burst(nz(burst))
-}
+use common::{nz, per_second};
 
 fn keyed(quota: Quota, clock: &ManualClock) -> KeyedRateLimiter<u64, ManualClock> {
     KeyedRateLimiter::builder(quota)

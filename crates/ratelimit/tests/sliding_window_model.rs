@@ -17,6 +17,10 @@ use flowbed_ratelimit::{Clock, Decision, Limiter, ManualClock, Quota, SlidingWin
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
+mod common;
+
+use common::model::{Expected, Harness, compare};
+
 /// Brute force over the log of admitted cells.
 #[derive(Debug)]
 struct Reference {
@@ -25,14 +29,6 @@ struct Reference {
     period: u128,
     /// Cells admitted per fixed window index.
     admitted: BTreeMap<u128, u128>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Expected {
-    allowed: bool,
-    remaining: u32,
-    retry_after: u128,
-    reset_after: u128,
 }
 
 impl Reference {
@@ -151,14 +147,14 @@ fn case() -> impl Strategy<Value = Case> {
     })
 }
 
-struct Harness {
+struct Subject {
     clock: ManualClock,
     limiter: SlidingWindow<ManualClock>,
     reference: Reference,
     now: u128,
 }
 
-impl Harness {
+impl Subject {
     fn new(case: &Case) -> Self {
         let quota = Quota::new(case.count, Duration::from_nanos(case.period))
             .unwrap()
@@ -172,7 +168,9 @@ impl Harness {
             now: 0,
         }
     }
+}
 
+impl Harness for Subject {
     fn advance(&mut self, nanos: u128) {
         self.clock
             .advance(Duration::from_nanos(u64::try_from(nanos).unwrap()));
@@ -181,55 +179,21 @@ impl Harness {
 
     fn check(&mut self, n: u32) -> Result<Option<Decision>, TestCaseError> {
         prop_assert_eq!(u128::from(self.clock.now()), self.now);
-        let actual = self.limiter.check_n(n);
-        let expected = self.reference.check(self.now, n);
-        match (actual, expected) {
-            (Err(error), Err((requested, count))) => {
-                prop_assert_eq!((error.requested, error.burst), (requested, count));
-                Ok(None)
-            }
-            (Ok(decision), Ok(expected)) => {
-                let got = Expected {
-                    allowed: decision.is_allowed(),
-                    remaining: decision.remaining(),
-                    retry_after: decision.retry_after().as_nanos(),
-                    reset_after: decision.reset_after().as_nanos(),
-                };
-                prop_assert_eq!(got, expected, "check_n({}) at {} ns", n, self.now);
-                prop_assert_eq!(u128::from(decision.limit()), self.reference.count);
-                Ok(Some(decision))
-            }
-            (actual, expected) => Err(TestCaseError::fail(format!(
-                "check_n({n}) at {} ns: limiter {actual:?}, reference {expected:?}",
-                self.now
-            ))),
-        }
-    }
-
-    fn probe_retry_after(&mut self, n: u32, retry_after: u128) -> Result<(), TestCaseError> {
-        prop_assert!(retry_after > 0, "a denial must say when to retry");
-        self.advance(retry_after - 1);
-        let before = self.check(n)?.unwrap();
-        prop_assert!(
-            !before.is_allowed(),
-            "check_n({}) admitted 1 ns before its retry-after",
-            n
-        );
-        prop_assert_eq!(before.retry_after(), Duration::from_nanos(1));
-        self.advance(1);
-        let at = self.check(n)?.unwrap();
-        prop_assert!(
-            at.is_allowed(),
-            "check_n({}) denied at its retry-after ({} ns)",
+        let decision = compare(
+            self.limiter.check_n(n),
+            self.reference.check(self.now, n),
+            self.now,
             n,
-            retry_after
-        );
-        Ok(())
+        )?;
+        if let Some(decision) = &decision {
+            prop_assert_eq!(u128::from(decision.limit()), self.reference.count);
+        }
+        Ok(decision)
     }
 }
 
 fn run(case: &Case) -> Result<(), TestCaseError> {
-    let mut harness = Harness::new(case);
+    let mut harness = Subject::new(case);
     prop_assert_eq!(Limiter::limit(&harness.limiter), case.count);
     for op in &case.ops {
         harness.advance(u128::from(op.advance));

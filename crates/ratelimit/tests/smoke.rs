@@ -7,7 +7,6 @@
 //! undefined behaviour while asserting what each path does.
 
 use std::future::Future;
-use std::num::NonZeroU32;
 use std::pin::pin;
 use std::sync::Barrier;
 use std::task::{Context, Waker};
@@ -18,14 +17,9 @@ use flowbed_ratelimit::{
     MonotonicClock, Quota, RateLimiter, SlidingWindow, TokioClock, WhenFull,
 };
 
-fn nz(n: u32) -> NonZeroU32 {
-    NonZeroU32::new(n).unwrap()
-}
+mod common;
 
-/// `count` per second with burst `burst`.
-fn per_second(count: u32, burst: u32) -> Quota {
-    Quota::per_second(nz(count)).allow_burst(nz(burst))
-}
+use common::{nz, per_second};
 
 fn keyed(quota: Quota, clock: &ManualClock) -> KeyedRateLimiter<u64, ManualClock> {
     KeyedRateLimiter::builder(quota)
