@@ -1,12 +1,13 @@
 //! `ConcurrencyLimit`: a cap on operations in flight, with RAII permits.
 
+// `Arc` is std's: tokio's owned permits need `Arc<Semaphore>`.
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 use crate::error::AcquireError;
+use crate::sync::{AtomicUsize, Mutex, Ordering, lock};
 
 /// A cap on how many operations run at once (in-flight requests to a database, parallel
 /// uploads), where a rate limit caps how many start per second.
@@ -48,7 +49,7 @@ struct Shared {
     /// Permits to retire as they come back, after the limit was lowered below the number
     /// in flight.
     to_retire: AtomicUsize,
-    resize: std::sync::Mutex<()>,
+    resize: Mutex<()>,
 }
 
 /// One slot of a [`ConcurrencyLimit`]; the slot is freed when this is dropped.
@@ -73,7 +74,7 @@ impl ConcurrencyLimit {
                 limit: AtomicUsize::new(limit),
                 in_flight: AtomicUsize::new(0),
                 to_retire: AtomicUsize::new(0),
-                resize: std::sync::Mutex::new(()),
+                resize: Mutex::new(()),
             }),
         }
     }
@@ -122,11 +123,7 @@ impl ConcurrencyLimit {
     /// number in flight retires permits as they come back, so no operation is cut short.
     pub fn set_limit(&self, limit: usize) {
         let limit = limit.min(Self::MAX_LIMIT);
-        let _resize = self
-            .shared
-            .resize
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _resize = lock(&self.shared.resize);
         let old = self.shared.limit.swap(limit, Ordering::AcqRel);
         if limit > old {
             let mut grow = limit - old;

@@ -3,7 +3,7 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use crate::error::QuotaError;
+use crate::error::{InsufficientCapacity, QuotaError};
 
 const NANOS_PER_SEC: u64 = 1_000_000_000;
 
@@ -135,6 +135,18 @@ impl Quota {
     /// nanosecond.
     pub const fn replenish_interval(&self) -> Duration {
         Duration::from_nanos(self.interval_nanos)
+    }
+
+    /// Whether `n` cells can ever be admitted at once (`n <= burst`); a GCRA check of
+    /// more could never succeed and is refused before it touches any state.
+    pub(crate) fn fits(&self, n: u32) -> Result<(), InsufficientCapacity> {
+        if n > self.burst {
+            return Err(InsufficientCapacity {
+                requested: n,
+                burst: self.burst,
+            });
+        }
+        Ok(())
     }
 
     pub(crate) const fn period_nanos(&self) -> u64 {

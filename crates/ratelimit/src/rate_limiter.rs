@@ -87,7 +87,7 @@ impl<C: Clock> RateLimiter<C> {
     /// ```
     #[inline]
     pub fn check_n(&self, n: u32) -> Result<Decision, InsufficientCapacity> {
-        self.fits(n)?;
+        self.quota.fits(n)?;
         Ok(self.state.check(self.clock.now(), n, &self.quota))
     }
 
@@ -136,7 +136,7 @@ impl<C: Clock> RateLimiter<C> {
     ///
     /// [`InsufficientCapacity`] at once if `n` exceeds the burst.
     pub fn until_n_ready_blocking(&self, n: u32) -> Result<(), InsufficientCapacity> {
-        self.fits(n)?;
+        self.quota.fits(n)?;
         let now = self.clock.now();
         let ready_at = self.state.reserve(now, n, &self.quota).ready_at;
         if ready_at > now {
@@ -148,16 +148,6 @@ impl<C: Clock> RateLimiter<C> {
     /// Blocks the calling thread until one cell is admitted.
     pub fn until_ready_blocking(&self) {
         let _ = self.until_n_ready_blocking(1);
-    }
-
-    fn fits(&self, n: u32) -> Result<(), InsufficientCapacity> {
-        if n > self.quota.burst() {
-            return Err(InsufficientCapacity {
-                requested: n,
-                burst: self.quota.burst(),
-            });
-        }
-        Ok(())
     }
 }
 
@@ -186,7 +176,7 @@ impl<C: Clock> crate::wait::Slot for &RateLimiter<C> {
     }
 
     fn reserve(&self, now: u64, cells: u32) -> Result<Reserved, InsufficientCapacity> {
-        self.fits(cells)?;
+        self.quota.fits(cells)?;
         Ok(self.state.reserve(now, cells, &self.quota))
     }
 

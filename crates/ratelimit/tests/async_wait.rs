@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 mod common;
 
-use common::{nz, per_second};
+use common::{nz, paused_runtime, per_second};
 
 fn ms(millis: u64) -> Duration {
     Duration::from_millis(millis)
@@ -405,11 +405,7 @@ enum Op {
 /// Random waits, checks, cancellations and pauses: whatever is used (checks admitted now,
 /// waiters when they complete) conforms to the quota, and waiters complete in order.
 fn run_waits(count: u32, burst: u32, ops: &[Op]) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let runtime = paused_runtime();
     runtime.block_on(async {
         let limiter = Arc::new(RateLimiter::with_clock(
             per_second(count, burst),

@@ -19,7 +19,7 @@ use flowbed_ratelimit::{
 
 mod common;
 
-use common::{nz, per_second};
+use common::{nz, paused_runtime, per_second};
 
 fn keyed(quota: Quota, clock: &ManualClock) -> KeyedRateLimiter<u64, ManualClock> {
     KeyedRateLimiter::builder(quota)
@@ -94,11 +94,7 @@ fn async_waits_without_a_timer() {
 
 #[test]
 fn async_waits_reserve_in_order_and_cancel_under_paused_time() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let runtime = paused_runtime();
     runtime.block_on(async {
         let limiter = RateLimiter::with_clock(per_second(10, 1), TokioClock::new());
         let start = tokio::time::Instant::now();

@@ -135,7 +135,7 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
             let shard = self.shards.read(hash);
             if let Some(state) = find(&shard, hash, key) {
                 let quota = self.quota_of(state, key);
-                fits(n, &quota)?;
+                quota.fits(n)?;
                 return Ok(state.check(now, n, &quota));
             }
         }
@@ -153,14 +153,16 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
     ) -> Result<Decision, KeyedCheckError> {
         // Refuse an impossible request before tracking anything.
         let own_quota = read(&self.overrides).get(key).copied();
-        fits(n, &own_quota.unwrap_or_else(|| self.default_quota.load()))?;
+        own_quota
+            .unwrap_or_else(|| self.default_quota.load())
+            .fits(n)?;
         self.sweep_if_due(now);
         loop {
             let mut shard = self.shards.write(hash);
             if let Some(state) = find(&shard, hash, key) {
                 // Another thread inserted it meanwhile.
                 let quota = self.quota_of(state, key);
-                fits(n, &quota)?;
+                quota.fits(n)?;
                 return Ok(state.check(now, n, &quota));
             }
             // Take a slot only if one is free, so `len()` never exceeds `max_keys`.
@@ -421,16 +423,6 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiter<K,
     }
 }
 
-fn fits(n: u32, quota: &Quota) -> Result<(), KeyedCheckError> {
-    if n > quota.burst() {
-        return Err(KeyedCheckError::InsufficientCapacity {
-            requested: n,
-            burst: quota.burst(),
-        });
-    }
-    Ok(())
-}
-
 /// A key's GCRA state as a place to reserve cells for an async waiter.
 #[cfg(feature = "tokio")]
 struct KeyedSlot<'a, K, C: Clock, S> {
@@ -456,7 +448,7 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> crate::wait::Slot
                 let shard = limiter.shards.read(hash);
                 if let Some(state) = find(&shard, hash, self.key) {
                     let quota = limiter.quota_of(state, self.key);
-                    fits(cells, &quota)?;
+                    quota.fits(cells)?;
                     return Ok(state.reserve(now, cells, &quota));
                 }
             }

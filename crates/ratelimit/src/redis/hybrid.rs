@@ -190,7 +190,7 @@ where
     }
 
     fn local(&self, key: &K, n: u32) -> Result<Local, InsufficientCapacity> {
-        self.remote.fits(n)?;
+        self.remote.quota().fits(n)?;
         match self.local.check_n(key, n) {
             Ok(decision) if decision.is_allowed() => Ok(Local::Admitted(decision)),
             Ok(decision) => {

@@ -119,7 +119,7 @@ impl RedisRateLimiter {
         key: &K,
         n: u32,
     ) -> Result<RedisDecision, InsufficientCapacity> {
-        self.fits(n)?;
+        self.quota.fits(n)?;
         Ok(self.decide(key, n).await)
     }
 
@@ -150,7 +150,7 @@ impl RedisRateLimiter {
         key: &K,
         n: u32,
     ) -> Result<Decision, RedisLimitError> {
-        self.fits(n)?;
+        self.quota.fits(n)?;
         self.round_trip(key, n).await
     }
 
@@ -258,16 +258,6 @@ impl RedisRateLimiter {
     }
 
     /// Refuses `n` cells that could never fit the burst.
-    pub(crate) fn fits(&self, n: u32) -> Result<(), InsufficientCapacity> {
-        if n > self.quota.burst() {
-            return Err(InsufficientCapacity {
-                requested: n,
-                burst: self.quota.burst(),
-            });
-        }
-        Ok(())
-    }
-
     /// One script call for `n` cells of `key`, which fit the burst.
     pub(crate) async fn round_trip<K: Display + ?Sized>(
         &self,

@@ -15,3 +15,12 @@ pub(crate) fn nz(n: u32) -> NonZeroU32 {
 pub(crate) fn per_second(count: u32, burst: u32) -> Quota {
     Quota::per_second(nz(count)).allow_burst(nz(burst))
 }
+
+/// A current-thread tokio runtime with time paused (auto-advancing while idle).
+pub(crate) fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
