@@ -4,8 +4,11 @@
 # of one core) and its round-trip latency report (printed for the log; no threshold, CI
 # machines are too noisy for one); and the rate-limited axum app, which serves on
 # 127.0.0.1:0, sends itself requests and checks its 200s, 429s, Retry-After and
-# RateLimit-* headers (on a manual clock: no timing involved).
+# RateLimit-* headers (on a manual clock: no timing involved); and the axum app behind a
+# circuit breaker, which checks 200s, 502s, fast 503s with Retry-After while open, a failed
+# and a successful half-open trial (manual clock too).
 set -euo pipefail
 cargo run --release --example workerpool_idle_cpu
 cargo run --release --example workerpool_latency -- --round-trips 50000
 cargo run --release --example ratelimit_axum --features ratelimit-tower -- --self-test
+cargo run --release --example circuitbreaker_axum --features circuitbreaker-tower -- --self-test

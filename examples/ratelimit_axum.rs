@@ -32,9 +32,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use flowbed::ratelimit::tower::{RateLimitError, RateLimitLayer, Rejection};
 use flowbed::ratelimit::{Clock, Decision, KeyedRateLimiter, ManualClock, Quota};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tower::ServiceBuilder;
+
+#[path = "support/self_test.rs"]
+mod support;
+
+use support::{bind_free_port, expect, request, seconds_rounded_up};
 
 /// Requests per minute per client (and the burst: all of them at once).
 const PER_MINUTE: u32 = 10;
@@ -95,11 +99,6 @@ fn set_rate_limit_headers(headers: &mut HeaderMap, decision: &Decision) {
     );
 }
 
-/// Whole seconds, rounded up: a client told to wait 0 s after 300 ms would come too early.
-fn seconds_rounded_up(duration: Duration) -> u64 {
-    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
-}
-
 /// The response for a request the rate limit refused.
 async fn rejected(error: RateLimitError<Infallible>) -> Response {
     match error {
@@ -139,20 +138,7 @@ async fn serve(listener: TcpListener, app: Router) -> std::io::Result<()> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        ["--self-test"] => self_test().await,
-        [] => run_server("127.0.0.1:3000").await,
-        ["--serve", addr] => run_server(addr).await,
-        _ => Err("usage: ratelimit_axum [--self-test | --serve ADDR]".to_string()),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("ratelimit_axum: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    support::run("ratelimit_axum", self_test, run_server).await
 }
 
 async fn run_server(addr: &str) -> Result<(), String> {
@@ -169,67 +155,8 @@ async fn run_server(addr: &str) -> Result<(), String> {
         .map_err(|error| format!("server failed: {error}"))
 }
 
-/// The parts of an HTTP response the self-test looks at.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(candidate, _)| candidate.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
-    }
-
-    fn number(&self, name: &str) -> Result<u64, String> {
-        let value = self
-            .header(name)
-            .ok_or_else(|| format!("no {name} header in {self:?}"))?;
-        value
-            .parse()
-            .map_err(|_| format!("{name} is not a number: {value:?}"))
-    }
-}
-
-/// One `GET path` over a fresh HTTP/1.1 connection, as `client` (or anonymously).
-async fn get_as(addr: SocketAddr, path: &str, client: Option<&str>) -> Result<Answer, String> {
-    let mut stream = TcpStream::connect(addr)
-        .await
-        .map_err(|error| format!("connect {addr}: {error}"))?;
-    let client_header = client.map_or(String::new(), |id| format!("x-client-id: {id}\r\n"));
-    let request =
-        format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\n{client_header}connection: close\r\n\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|error| format!("send: {error}"))?;
-    let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .await
-        .map_err(|error| format!("receive: {error}"))?;
-    let text = String::from_utf8_lossy(&raw);
-    let head = text.split("\r\n\r\n").next().ok_or("empty response")?;
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|line| line.split(' ').nth(1))
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| format!("no status line in {head:?}"))?;
-    let headers = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.trim().to_string(), value.trim().to_string()))
-        .collect();
-    Ok(Answer { status, headers })
-}
-
-/// Checks `condition`, or fails with `message`.
-fn expect(condition: bool, message: impl FnOnce() -> String) -> Result<(), String> {
-    if condition { Ok(()) } else { Err(message()) }
-}
+/// The header that names the self-test's client.
+const ALICE: &[(&str, &str)] = &[("x-client-id", "alice")];
 
 async fn self_test() -> Result<(), String> {
     let clock = ManualClock::new();
@@ -237,12 +164,7 @@ async fn self_test() -> Result<(), String> {
     let limiter = KeyedRateLimiter::builder(quota)
         .clock(clock.clone())
         .build();
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|error| format!("cannot bind 127.0.0.1:0: {error}"))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|error| format!("local address: {error}"))?;
+    let (listener, addr) = bind_free_port().await?;
     let server = tokio::spawn(serve(listener, app(limiter)));
 
     // alice sends 15 requests, alternating between the two routes: the first 10 get 200
@@ -250,7 +172,7 @@ async fn self_test() -> Result<(), String> {
     let (mut ok, mut limited, mut retry_after) = (0_u32, 0_u32, None);
     for attempt in 0..PER_MINUTE + 5 {
         let path = if attempt % 2 == 0 { "/" } else { "/status" };
-        let answer = get_as(addr, path, Some("alice")).await?;
+        let answer = request(addr, "GET", path, ALICE).await?;
         expect(
             answer.number("ratelimit-limit")? == u64::from(PER_MINUTE),
             || format!("wrong RateLimit-Limit in {answer:?}"),
@@ -297,7 +219,7 @@ async fn self_test() -> Result<(), String> {
     })?;
 
     // Another client (no id: keyed by its IP address) has its own quota.
-    let anonymous = get_as(addr, "/", None).await?;
+    let anonymous = request(addr, "GET", "/", &[]).await?;
     expect(
         anonymous.status == 200
             && anonymous.number("ratelimit-remaining")? == u64::from(PER_MINUTE - 1),
@@ -306,7 +228,7 @@ async fn self_test() -> Result<(), String> {
 
     // After Retry-After, alice is admitted again.
     clock.advance(Duration::from_secs(retry_after.unwrap_or(0)));
-    let again = get_as(addr, "/", Some("alice")).await?;
+    let again = request(addr, "GET", "/", ALICE).await?;
     expect(
         again.status == 200 && again.number("ratelimit-remaining")? == 0,
         || format!("alice was not admitted after Retry-After: {again:?}"),

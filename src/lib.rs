@@ -24,6 +24,10 @@ pub use flowbed_workerpool as workerpool;
 #[doc(inline)]
 pub use flowbed_ratelimit as ratelimit;
 
+#[cfg(feature = "circuitbreaker")]
+#[doc(inline)]
+pub use flowbed_circuitbreaker as circuitbreaker;
+
 /// `docs/tutorials/01-lockfree.md`, compiled and run as doctests.
 #[cfg(all(doctest, feature = "lockfree"))]
 #[doc = include_str!("../docs/tutorials/01-lockfree.md")]
@@ -38,3 +42,8 @@ pub struct TutorialWorkerpool;
 #[cfg(all(doctest, feature = "ratelimit"))]
 #[doc = include_str!("../docs/tutorials/03-ratelimit.md")]
 pub struct TutorialRatelimit;
+
+/// `docs/tutorials/04-circuitbreaker.md`, compiled and run as doctests.
+#[cfg(all(doctest, feature = "circuitbreaker"))]
+#[doc = include_str!("../docs/tutorials/04-circuitbreaker.md")]
+pub struct TutorialCircuitbreaker;

@@ -75,3 +75,21 @@ fn ratelimit_is_reexported() {
     assert!(keyed.check(&"a").unwrap().is_allowed());
     assert_eq!(keyed.len(), 1);
 }
+
+#[cfg(feature = "circuitbreaker")]
+#[test]
+fn circuitbreaker_is_reexported() {
+    use flowbed::circuitbreaker::{CircuitBreaker, Config, ManualClock, State};
+
+    let config = Config::builder()
+        .count_window(2)
+        .minimum_calls(2)
+        .build()
+        .unwrap();
+    let breaker = CircuitBreaker::with_clock(config, ManualClock::new());
+    let _ = breaker.call(|| Err::<(), _>("down"));
+    let _ = breaker.call(|| Err::<(), _>("down"));
+    assert_eq!(breaker.state(), State::Open);
+    let same: &flowbed_circuitbreaker::CircuitBreaker<ManualClock> = &breaker;
+    assert!(same.try_acquire().is_err());
+}

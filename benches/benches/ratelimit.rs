@@ -29,18 +29,15 @@
 //! Run: `cargo bench -p flowbed-benches --bench ratelimit` (add `-- --quick` for a fast
 //! pass).
 
-use std::convert::Infallible;
-use std::fmt::Debug;
-use std::future::{Ready, ready};
 use std::hint::black_box;
 use std::num::NonZeroU32;
-use std::sync::Barrier;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod support;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use flowbed_ratelimit::{KeyedRateLimiter, Quota, RateLimiter, SlidingWindow};
-use tower::{Service, ServiceExt};
+use support::{call_loop, instant_service, run_2threads, run_timed};
 
 /// Keys tracked in `ratelimit_keyed_100k`.
 const KEYS: u64 = 100_000;
@@ -92,69 +89,25 @@ fn ratelimit_closed() -> ratelimit::Ratelimiter {
         .expect("valid token bucket")
 }
 
-/// Runs `iters` checks on this thread and returns the time they took; asserts that every
-/// check was allowed (`expect_allowed`) or that every one was denied.
-#[inline]
-fn run_checks(iters: u64, expect_allowed: bool, mut check: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    let mut allowed = 0u64;
-    for _ in 0..iters {
-        allowed += u64::from(black_box(check()));
-    }
-    let elapsed = start.elapsed();
-    let expected = if expect_allowed { iters } else { 0 };
-    assert_eq!(allowed, expected, "a check took the wrong path");
-    elapsed
-}
-
-/// Runs `iters` allowed checks on each of two threads sharing `limiter` and returns the
-/// time from the common start until both threads are done.
-fn run_2threads<L: Sync>(limiter: &L, iters: u64, check: impl Fn(&L) -> bool + Sync) -> Duration {
-    let start = Barrier::new(3);
-    thread::scope(|scope| {
-        let workers: Vec<_> = (0..2)
-            .map(|_| {
-                scope.spawn(|| {
-                    start.wait();
-                    let mut allowed = 0u64;
-                    for _ in 0..iters {
-                        allowed += u64::from(black_box(check(limiter)));
-                    }
-                    allowed
-                })
-            })
-            .collect();
-        start.wait();
-        let began = Instant::now();
-        let allowed: u64 = workers
-            .into_iter()
-            .map(|worker| worker.join().expect("worker panicked"))
-            .sum();
-        let elapsed = began.elapsed();
-        assert_eq!(allowed, 2 * iters, "a check was denied");
-        elapsed
-    })
-}
-
 fn check(c: &mut Criterion) {
     let mut group = c.benchmark_group("ratelimit_check");
     group.throughput(Throughput::Elements(1));
 
     let flowbed = RateLimiter::new(open_quota());
     group.bench_function("flowbed", |b| {
-        b.iter_custom(|iters| run_checks(iters, true, || flowbed.check().is_allowed()))
+        b.iter_custom(|iters| run_timed(iters, true, || flowbed.check().is_allowed()))
     });
     let governor = governor::RateLimiter::direct(governor_open_quota());
     group.bench_function("governor", |b| {
-        b.iter_custom(|iters| run_checks(iters, true, || governor.check().is_ok()))
+        b.iter_custom(|iters| run_timed(iters, true, || governor.check().is_ok()))
     });
     let bucket = ratelimit_open();
     group.bench_function("ratelimit", |b| {
-        b.iter_custom(|iters| run_checks(iters, true, || bucket.try_wait().is_ok()))
+        b.iter_custom(|iters| run_timed(iters, true, || bucket.try_wait().is_ok()))
     });
     let window = SlidingWindow::new(open_quota());
     group.bench_function("flowbed_sliding_window", |b| {
-        b.iter_custom(|iters| run_checks(iters, true, || window.check().is_allowed()))
+        b.iter_custom(|iters| run_timed(iters, true, || window.check().is_allowed()))
     });
     group.finish();
 }
@@ -165,15 +118,15 @@ fn check_rejected(c: &mut Criterion) {
 
     let flowbed = flowbed_closed();
     group.bench_function("flowbed", |b| {
-        b.iter_custom(|iters| run_checks(iters, false, || flowbed.check().is_allowed()))
+        b.iter_custom(|iters| run_timed(iters, false, || flowbed.check().is_allowed()))
     });
     let governor = governor_closed();
     group.bench_function("governor", |b| {
-        b.iter_custom(|iters| run_checks(iters, false, || governor.check().is_ok()))
+        b.iter_custom(|iters| run_timed(iters, false, || governor.check().is_ok()))
     });
     let bucket = ratelimit_closed();
     group.bench_function("ratelimit", |b| {
-        b.iter_custom(|iters| run_checks(iters, false, || bucket.try_wait().is_ok()))
+        b.iter_custom(|iters| run_timed(iters, false, || bucket.try_wait().is_ok()))
     });
     group.finish();
 }
@@ -209,7 +162,7 @@ fn keyed_hot(c: &mut Criterion) {
     assert!(flowbed.check(&HOT_KEY).is_ok_and(|d| d.is_allowed()));
     group.bench_function("flowbed", |b| {
         b.iter_custom(|iters| {
-            run_checks(iters, true, || {
+            run_timed(iters, true, || {
                 flowbed
                     .check(black_box(&HOT_KEY))
                     .is_ok_and(|d| d.is_allowed())
@@ -221,7 +174,7 @@ fn keyed_hot(c: &mut Criterion) {
     assert!(governor.check_key(&HOT_KEY).is_ok());
     group.bench_function("governor", |b| {
         b.iter_custom(|iters| {
-            run_checks(iters, true, || {
+            run_timed(iters, true, || {
                 governor.check_key(black_box(&HOT_KEY)).is_ok()
             })
         })
@@ -234,7 +187,7 @@ fn keyed_hot(c: &mut Criterion) {
 #[inline]
 fn round_robin(iters: u64, mut check: impl FnMut(&u64) -> bool) -> Duration {
     let mut key = 0u64;
-    run_checks(iters, true, || {
+    run_timed(iters, true, || {
         let allowed = check(&key);
         key += 1;
         if key == KEYS {
@@ -276,33 +229,6 @@ fn keyed_100k(c: &mut Criterion) {
     group.finish();
 }
 
-/// The inner service of `ratelimit_tower_layer`: answers at once with its request.
-fn inner_service()
--> impl Service<u64, Response = u64, Error = Infallible, Future = Ready<Result<u64, Infallible>>> {
-    tower::service_fn(|request: u64| ready(Ok::<u64, Infallible>(request)))
-}
-
-/// Calls `service` `iters` times, each `ready().await` then `call(..).await`, and returns
-/// the time taken; every call must succeed.
-async fn call_loop<S>(service: &mut S, iters: u64) -> Duration
-where
-    S: Service<u64, Response = u64>,
-    S::Error: Debug,
-{
-    let start = Instant::now();
-    for request in 0..iters {
-        let response = service
-            .ready()
-            .await
-            .expect("service ready")
-            .call(request)
-            .await
-            .expect("request allowed");
-        black_box(response);
-    }
-    start.elapsed()
-}
-
 fn tower_layer(c: &mut Criterion) {
     let mut group = c.benchmark_group("ratelimit_tower_layer");
     group.throughput(Throughput::Elements(1));
@@ -312,7 +238,7 @@ fn tower_layer(c: &mut Criterion) {
         .build()
         .expect("tokio runtime");
 
-    let mut bare = inner_service();
+    let mut bare = instant_service();
     group.bench_function("bare", |b| {
         b.iter_custom(|iters| runtime.block_on(call_loop(&mut bare, iters)))
     });
@@ -324,7 +250,7 @@ fn tower_layer(c: &mut Criterion) {
                 u64::MAX,
                 Duration::from_secs(1),
             ))
-            .service(inner_service())
+            .service(instant_service())
     };
     group.bench_function("tower", |b| {
         b.iter_custom(|iters| runtime.block_on(call_loop(&mut tower, iters)))
@@ -335,7 +261,7 @@ fn tower_layer(c: &mut Criterion) {
         .layer(flowbed_ratelimit::tower::RateLimitLayer::new(
             RateLimiter::new(open_quota()),
         ))
-        .service(inner_service());
+        .service(instant_service());
     group.bench_function("flowbed", |b| {
         b.iter_custom(|iters| runtime.block_on(call_loop(&mut flowbed, iters)))
     });
