@@ -13,6 +13,8 @@
 //! ever lost or duplicated; the loom models in `tests/loom.rs`, the miri runs and the
 //! property tests in `tests/` check exactly that.
 //!
+//! [`histogram`] has the lock-free latency histograms that the pools record into.
+//!
 //! # Examples
 //!
 //! ```
@@ -49,6 +51,7 @@ mod array_queue;
 mod backoff;
 pub mod channel;
 mod error;
+pub mod histogram;
 mod seg_queue;
 pub mod spsc;
 mod sync;

@@ -41,8 +41,6 @@ mod broadcast;
 mod builder;
 mod control;
 mod error;
-#[cfg(feature = "histograms")]
-mod histogram;
 mod job;
 mod pending;
 mod policy;
@@ -62,7 +60,7 @@ pub use builder::{
 };
 pub use error::{ConfigError, JobError, JoinTimeoutError, Rejected};
 #[cfg(feature = "histograms")]
-pub use histogram::Histogram;
+pub use flowbed_lockfree::histogram::Histogram;
 pub use job::JobHandle;
 pub use pending::PendingJob;
 pub use policy::{Growth, RejectPolicy};

@@ -3,7 +3,7 @@
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
 
 #[cfg(feature = "histograms")]
-use crate::histogram::{Histogram, LatencyRecorder};
+use flowbed_lockfree::histogram::{Histogram, LatencyRecorder};
 
 /// A snapshot of a pool's counters, from [`WorkerPool::stats`](crate::WorkerPool::stats).
 ///
@@ -35,6 +35,22 @@ pub struct Stats {
     /// The most worker threads alive at once.
     pub peak_threads: usize,
     /// How long jobs waited in the queue (feature `histograms`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "histograms")] {
+    /// use flowbed_workerpool::WorkerPool;
+    ///
+    /// let pool = WorkerPool::new(2).unwrap();
+    /// for _ in 0..100 {
+    ///     pool.submit(|| std::hint::black_box(1 + 1)).unwrap().join().unwrap();
+    /// }
+    /// let stats = pool.stats();
+    /// assert_eq!(stats.run_time.count(), 100);
+    /// println!("p99 queue wait <= {:?}", stats.queue_wait.quantile(0.99));
+    /// # }
+    /// ```
     #[cfg(feature = "histograms")]
     pub queue_wait: Histogram,
     /// How long jobs ran (feature `histograms`).

@@ -249,7 +249,7 @@ impl Worker {
             let now = Instant::now();
             counters
                 .queue_wait
-                .record(now.saturating_duration_since(task.enqueued_at));
+                .record_exclusive(now.saturating_duration_since(task.enqueued_at));
             now
         };
         // Under `ThreadsFirst` the worker counts as idle as soon as the job returns, so a
@@ -262,7 +262,7 @@ impl Worker {
             }
         });
         #[cfg(feature = "histograms")]
-        counters.run_time.record(started.elapsed());
+        counters.run_time.record_exclusive(started.elapsed());
         counters.busy.store(was_busy, Ordering::Relaxed);
         match outcome {
             Outcome::Completed => counters.completed.increment(),
