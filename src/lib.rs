@@ -28,6 +28,10 @@ pub use flowbed_ratelimit as ratelimit;
 #[doc(inline)]
 pub use flowbed_circuitbreaker as circuitbreaker;
 
+#[cfg(feature = "pool")]
+#[doc(inline)]
+pub use flowbed_pool as pool;
+
 /// `docs/tutorials/01-lockfree.md`, compiled and run as doctests.
 #[cfg(all(doctest, feature = "lockfree"))]
 #[doc = include_str!("../docs/tutorials/01-lockfree.md")]
@@ -47,3 +51,8 @@ pub struct TutorialRatelimit;
 #[cfg(all(doctest, feature = "circuitbreaker"))]
 #[doc = include_str!("../docs/tutorials/04-circuitbreaker.md")]
 pub struct TutorialCircuitbreaker;
+
+/// `docs/tutorials/05-pool.md`, compiled and run as doctests.
+#[cfg(all(doctest, feature = "pool"))]
+#[doc = include_str!("../docs/tutorials/05-pool.md")]
+pub struct TutorialPool;

@@ -93,3 +93,29 @@ fn circuitbreaker_is_reexported() {
     let same: &flowbed_circuitbreaker::CircuitBreaker<ManualClock> = &breaker;
     assert!(same.try_acquire().is_err());
 }
+
+#[cfg(feature = "pool")]
+#[test]
+fn pool_is_reexported() {
+    use flowbed::pool::{Manager, Pool};
+
+    struct Numbers;
+    impl Manager for Numbers {
+        type Connection = u8;
+        type Error = std::convert::Infallible;
+        async fn create(&self) -> Result<u8, Self::Error> {
+            Ok(7)
+        }
+    }
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let pool: Pool<Numbers> = Pool::builder(Numbers).max_size(1).build().unwrap();
+        assert_eq!(*pool.get().await.unwrap(), 7);
+        let same: &flowbed_pool::Pool<Numbers> = &pool;
+        assert_eq!(same.stats().size, 1);
+    });
+}
