@@ -1,25 +1,28 @@
 //! A connection as the pool keeps it: the manager's connection plus what the sizing rules
 //! need to know about it.
 
+// `pub` items in a private module: reachable only through `loom_api` in loom builds.
+#![allow(unreachable_pub)]
+
 use std::time::Duration;
 
 /// Facts the pool keeps about one connection (times are readings of the pool's clock, in
 /// nanoseconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Meta {
+pub struct Meta {
     /// Unique within the pool, in creation order.
-    pub(crate) id: u64,
-    pub(crate) created_at: u64,
+    pub id: u64,
+    pub created_at: u64,
     /// When `max_lifetime` (minus this connection's jitter) retires it; `u64::MAX` for never.
-    pub(crate) retire_at: u64,
+    pub retire_at: u64,
     /// When it was last handed out or returned.
-    pub(crate) last_used: u64,
+    pub last_used: u64,
     /// How many times it has been handed out.
-    pub(crate) uses: u64,
+    pub uses: u64,
 }
 
 impl Meta {
-    pub(crate) fn new(id: u64, now: u64, lifetime: Option<(Duration, Duration)>) -> Self {
+    pub fn new(id: u64, now: u64, lifetime: Option<(Duration, Duration)>) -> Self {
         let retire_at = match lifetime {
             None => u64::MAX,
             Some((lifetime, jitter)) => {
@@ -43,7 +46,7 @@ impl Meta {
         }
     }
 
-    pub(crate) fn info(&self, now: u64) -> ConnectionInfo {
+    pub fn info(&self, now: u64) -> ConnectionInfo {
         ConnectionInfo {
             id: self.id,
             age: Duration::from_nanos(now.saturating_sub(self.created_at)),
@@ -70,12 +73,12 @@ pub struct ConnectionInfo {
 
 /// A connection in the pool's hands.
 #[derive(Debug)]
-pub(crate) struct Conn<C> {
-    pub(crate) conn: C,
-    pub(crate) meta: Meta,
+pub struct Conn<C> {
+    pub conn: C,
+    pub meta: Meta,
 }
 
-pub(crate) fn nanos(duration: Duration) -> u64 {
+pub fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 

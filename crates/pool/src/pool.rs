@@ -364,7 +364,12 @@ impl<M: Manager> Shared<M> {
             let mut conn = if queue {
                 let (checkout, refill) = {
                     let mut slots = lock(&self.slots);
-                    let checkout = slots.checkout(None);
+                    let checkout = if waited_since.is_some() {
+                        // Handed a connection that failed its checks: keep the turn.
+                        slots.checkout_again()
+                    } else {
+                        slots.checkout(None)
+                    };
                     // Taking an idle connection may leave fewer than `min_idle`: refill now.
                     let refill = if matches!(checkout, Checkout::Idle(_)) {
                         slots.refill_after_take()

@@ -15,6 +15,9 @@
 //! No user code runs under the lock, and no waker is woken under it: the methods return the
 //! wakers to wake and the connections to close, and callers act on them after unlocking.
 
+// `pub` items in a private module: reachable only through `loom_api` in loom builds.
+#![allow(unreachable_pub)]
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::task::Waker;
@@ -26,7 +29,7 @@ use crate::stats::CloseReason;
 
 /// A place in the waiter queue: the slab index and the generation that owned it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct WaiterKey {
+pub struct WaiterKey {
     index: usize,
     generation: u64,
 }
@@ -51,7 +54,7 @@ struct Place<C, E> {
 
 /// What a caller gets when it asks for a connection.
 #[derive(Debug)]
-pub(crate) enum Checkout<C> {
+pub enum Checkout<C> {
     Idle(Conn<C>),
     /// Queued: wait on the key. `creates` is how many creations the caller must start.
     Queued {
@@ -63,14 +66,14 @@ pub(crate) enum Checkout<C> {
 
 /// How a wait ended without a connection.
 #[derive(Debug)]
-pub(crate) enum WaitFailed<E> {
+pub enum WaitFailed<E> {
     Create(Arc<E>),
     Closed,
 }
 
 /// What became of a returned connection.
 #[derive(Debug)]
-pub(crate) enum Put<C> {
+pub enum Put<C> {
     /// Handed to a waiter: wake it.
     Handed(Option<Waker>),
     Idle,
@@ -80,7 +83,7 @@ pub(crate) enum Put<C> {
 
 /// The state behind the pool's mutex.
 #[derive(Debug)]
-pub(crate) struct Slots<C, E> {
+pub struct Slots<C, E> {
     idle: VecDeque<Conn<C>>,
     places: Vec<Place<C, E>>,
     free: Vec<usize>,
@@ -99,26 +102,26 @@ pub(crate) struct Slots<C, E> {
     closed: bool,
     /// The latest create failure, until a create succeeds.
     last_create_error: Option<Arc<E>>,
-    pub(crate) counters: Counters,
+    pub counters: Counters,
     /// How long callers who had to wait waited, and how long connections were held;
     /// recorded under the lock (so the single-writer record is exact).
-    pub(crate) wait_time: LatencyRecorder,
-    pub(crate) hold_time: LatencyRecorder,
+    pub wait_time: LatencyRecorder,
+    pub hold_time: LatencyRecorder,
 }
 
 /// Event counts kept under the lock.
 #[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Counters {
-    pub(crate) created: u64,
-    pub(crate) closed: [u64; CloseReason::COUNT],
-    pub(crate) waits: u64,
-    pub(crate) create_failures: u64,
-    pub(crate) timeouts: u64,
-    pub(crate) leaks: u64,
+pub struct Counters {
+    pub created: u64,
+    pub closed: [u64; CloseReason::COUNT],
+    pub waits: u64,
+    pub create_failures: u64,
+    pub timeouts: u64,
+    pub leaks: u64,
 }
 
 impl<C, E> Slots<C, E> {
-    pub(crate) fn new(max_size: usize, min_idle: usize, lifo: bool, fail_fast: bool) -> Self {
+    pub fn new(max_size: usize, min_idle: usize, lifo: bool, fail_fast: bool) -> Self {
         Self {
             idle: VecDeque::with_capacity(max_size),
             places: Vec::new(),
@@ -140,21 +143,35 @@ impl<C, E> Slots<C, E> {
     }
 
     /// Takes an idle connection, or queues the caller.
-    pub(crate) fn checkout(&mut self, waker: Option<&Waker>) -> Checkout<C> {
+    pub fn checkout(&mut self, waker: Option<&Waker>) -> Checkout<C> {
         if self.closed {
             return Checkout::Closed;
         }
         if let Some(conn) = self.take_idle() {
             return Checkout::Idle(conn);
         }
-        let key = self.enqueue(waker.cloned());
+        let key = self.enqueue(waker.cloned(), false);
         self.counters.waits += 1;
         let creates = self.start_creates();
         Checkout::Queued { key, creates }
     }
 
+    /// [`checkout`](Self::checkout) for a caller who already waited and was handed a
+    /// connection that failed its checks: it queues at the front, keeping its turn.
+    pub fn checkout_again(&mut self) -> Checkout<C> {
+        if self.closed {
+            return Checkout::Closed;
+        }
+        if let Some(conn) = self.take_idle() {
+            return Checkout::Idle(conn);
+        }
+        let key = self.enqueue(None, true);
+        let creates = self.start_creates();
+        Checkout::Queued { key, creates }
+    }
+
     /// Takes an idle connection without queueing.
-    pub(crate) fn try_checkout(&mut self) -> Option<Conn<C>> {
+    pub fn try_checkout(&mut self) -> Option<Conn<C>> {
         self.take_idle()
     }
 
@@ -166,7 +183,7 @@ impl<C, E> Slots<C, E> {
         }
     }
 
-    fn enqueue(&mut self, waker: Option<Waker>) -> WaiterKey {
+    fn enqueue(&mut self, waker: Option<Waker>, front: bool) -> WaiterKey {
         let index = match self.free.pop() {
             Some(index) => index,
             None => {
@@ -184,7 +201,11 @@ impl<C, E> Slots<C, E> {
             index,
             generation: place.generation,
         };
-        self.queue.push_back(key);
+        if front {
+            self.queue.push_front(key);
+        } else {
+            self.queue.push_back(key);
+        }
         self.waiting += 1;
         key
     }
@@ -200,7 +221,7 @@ impl<C, E> Slots<C, E> {
 
     /// Checks a queued caller: its connection, how its wait failed, or still waiting (the
     /// waker is kept for the hand-off).
-    pub(crate) fn poll_waiter(
+    pub fn poll_waiter(
         &mut self,
         key: WaiterKey,
         waker: &Waker,
@@ -233,7 +254,7 @@ impl<C, E> Slots<C, E> {
 
     /// A queued caller gives up (timed out or dropped). A connection already handed to it
     /// comes back to the caller, which must [`put`](Self::put) it again.
-    pub(crate) fn cancel(&mut self, key: WaiterKey) -> Option<Conn<C>> {
+    pub fn cancel(&mut self, key: WaiterKey) -> Option<Conn<C>> {
         if matches!(self.place(key).entry, Entry::Waiting(_)) {
             self.place(key).entry = Entry::Vacant;
             self.free.push(key.index);
@@ -277,7 +298,7 @@ impl<C, E> Slots<C, E> {
 
     /// A connection comes back (or is new): to the oldest waiter, else idle — unless the
     /// pool is closed or over its size.
-    pub(crate) fn put(&mut self, conn: Conn<C>) -> Put<C> {
+    pub fn put(&mut self, conn: Conn<C>) -> Put<C> {
         let refused = if self.closed {
             Some(CloseReason::PoolClosed)
         } else if self.open > self.max_size {
@@ -301,7 +322,7 @@ impl<C, E> Slots<C, E> {
 
     /// A connection taken out of the pool's hands was closed (broken, expired, failed its
     /// check, detached). Returns how many creations to start to replace it.
-    pub(crate) fn discard(&mut self, reason: CloseReason) -> usize {
+    pub fn discard(&mut self, reason: CloseReason) -> usize {
         self.open -= 1;
         self.counters.closed[reason as usize] += 1;
         self.start_creates()
@@ -310,7 +331,7 @@ impl<C, E> Slots<C, E> {
     /// How many connections the pool wants opened beyond those being opened: one per
     /// waiter, plus enough to bring idle up to `min_idle`, within the room `max_size`
     /// leaves. Reserves them (the caller starts that many creations).
-    pub(crate) fn start_creates(&mut self) -> usize {
+    pub fn start_creates(&mut self) -> usize {
         if self.closed {
             return 0;
         }
@@ -325,7 +346,7 @@ impl<C, E> Slots<C, E> {
     }
 
     /// A creation succeeded: count the connection and hand it on.
-    pub(crate) fn created(&mut self, conn: Conn<C>) -> Put<C> {
+    pub fn created(&mut self, conn: Conn<C>) -> Put<C> {
         self.creating -= 1;
         self.open += 1;
         self.counters.created += 1;
@@ -336,7 +357,7 @@ impl<C, E> Slots<C, E> {
     /// A creation failed. Remembers the error; with fail-fast hands it to the oldest waiter
     /// (returned to wake). Returns whether the creation should be retried (after a
     /// backoff): only while it is still wanted. A creation not retried gives its room back.
-    pub(crate) fn create_failed(&mut self, error: Arc<E>) -> (Option<Waker>, bool) {
+    pub fn create_failed(&mut self, error: Arc<E>) -> (Option<Waker>, bool) {
         self.counters.create_failures += 1;
         self.last_create_error = Some(Arc::clone(&error));
         let woken = if self.fail_fast {
@@ -349,7 +370,7 @@ impl<C, E> Slots<C, E> {
     }
 
     /// Whether a creation in flight is still wanted; if not, it is given up.
-    pub(crate) fn keep_creating(&mut self) -> bool {
+    pub fn keep_creating(&mut self) -> bool {
         if !self.closed
             && self.creating <= self.demand()
             && self.open + self.creating <= self.max_size
@@ -361,14 +382,14 @@ impl<C, E> Slots<C, E> {
     }
 
     /// The latest create failure, if no create has succeeded since.
-    pub(crate) fn last_create_error(&self) -> Option<Arc<E>> {
+    pub fn last_create_error(&self) -> Option<Arc<E>> {
         self.last_create_error.clone()
     }
 
     /// Closes the pool: every waiter gets `Closed` (their wakers are returned), idle
     /// connections are returned for closing. Connections out are closed when they come
     /// back; creations in flight close what they make.
-    pub(crate) fn close(&mut self) -> (Vec<Conn<C>>, Vec<Waker>) {
+    pub fn close(&mut self) -> (Vec<Conn<C>>, Vec<Waker>) {
         self.closed = true;
         let mut wakers = Vec::new();
         while let Some(key) = self.next_waiter() {
@@ -383,7 +404,7 @@ impl<C, E> Slots<C, E> {
     /// Changes `max_size`. Idle connections above the new size are returned for closing;
     /// ones checked out are closed as they come back. Returns those and how many creations
     /// to start (growing serves waiters at once).
-    pub(crate) fn resize(&mut self, max_size: usize) -> (Vec<Conn<C>>, usize) {
+    pub fn resize(&mut self, max_size: usize) -> (Vec<Conn<C>>, usize) {
         self.max_size = max_size;
         let mut surplus = Vec::new();
         while self.open > self.max_size {
@@ -404,7 +425,7 @@ impl<C, E> Slots<C, E> {
 
     /// Removes the idle connections `expired` says to close: every one past its lifetime,
     /// then, oldest first, ones past the idle timeout while more than `min_idle` stay idle.
-    pub(crate) fn reap(
+    pub fn reap(
         &mut self,
         mut expired: impl FnMut(&Conn<C>) -> Option<CloseReason>,
     ) -> Vec<(Conn<C>, CloseReason)> {
@@ -438,7 +459,7 @@ impl<C, E> Slots<C, E> {
 
     /// After an idle connection was taken: how many creations to start so `min_idle` stay
     /// idle (reserved, as [`start_creates`](Self::start_creates)).
-    pub(crate) fn refill_after_take(&mut self) -> usize {
+    pub fn refill_after_take(&mut self) -> usize {
         if self.min_idle == 0 {
             return 0;
         }
@@ -447,35 +468,35 @@ impl<C, E> Slots<C, E> {
 
     /// Takes every idle connection out (for [`Pool::retain`](crate::Pool::retain), which
     /// judges them without the lock and puts the kept ones back).
-    pub(crate) fn take_all_idle(&mut self) -> Vec<Conn<C>> {
+    pub fn take_all_idle(&mut self) -> Vec<Conn<C>> {
         self.idle.drain(..).collect()
     }
 
-    pub(crate) fn is_closed(&self) -> bool {
+    pub fn is_closed(&self) -> bool {
         self.closed
     }
 
-    pub(crate) fn max_size(&self) -> usize {
+    pub fn max_size(&self) -> usize {
         self.max_size
     }
 
-    pub(crate) fn min_idle(&self) -> usize {
+    pub fn min_idle(&self) -> usize {
         self.min_idle
     }
 
-    pub(crate) fn open(&self) -> usize {
+    pub fn open(&self) -> usize {
         self.open
     }
 
-    pub(crate) fn idle(&self) -> usize {
+    pub fn idle(&self) -> usize {
         self.idle.len()
     }
 
-    pub(crate) fn waiting(&self) -> usize {
+    pub fn waiting(&self) -> usize {
         self.waiting
     }
 
-    pub(crate) fn creating(&self) -> usize {
+    pub fn creating(&self) -> usize {
         self.creating
     }
 }

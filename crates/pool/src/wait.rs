@@ -2,6 +2,9 @@
 //! a timeout, a cancelled task — takes the caller off the queue, and a connection handed to
 //! it in the meantime goes on to the next waiter.
 
+// `pub` items in a private module: reachable only through `loom_api` in loom builds.
+#![allow(unreachable_pub)]
+
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -12,13 +15,13 @@ use crate::sync::{Mutex, lock};
 
 /// Waits at `key` in the queue of `slots`.
 #[derive(Debug)]
-pub(crate) struct Wait<'a, C, E> {
+pub struct Wait<'a, C, E> {
     slots: &'a Mutex<Slots<C, E>>,
     key: Option<WaiterKey>,
 }
 
 impl<'a, C, E> Wait<'a, C, E> {
-    pub(crate) fn new(slots: &'a Mutex<Slots<C, E>>, key: WaiterKey) -> Self {
+    pub fn new(slots: &'a Mutex<Slots<C, E>>, key: WaiterKey) -> Self {
         Self {
             slots,
             key: Some(key),
@@ -57,7 +60,7 @@ impl<C, E> Drop for Wait<'_, C, E> {
 }
 
 /// Acts on a [`Put`] after the lock is released: wakes the waiter it went to, or closes it.
-pub(crate) fn finish_put<C>(put: Put<C>) {
+pub fn finish_put<C>(put: Put<C>) {
     match put {
         Put::Handed(waker) => wake(waker),
         Put::Idle => {}
@@ -65,7 +68,7 @@ pub(crate) fn finish_put<C>(put: Put<C>) {
     }
 }
 
-pub(crate) fn wake(waker: Option<Waker>) {
+pub fn wake(waker: Option<Waker>) {
     if let Some(waker) = waker {
         waker.wake();
     }

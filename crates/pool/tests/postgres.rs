@@ -334,7 +334,10 @@ async fn validation_runs_the_configured_query_or_none() {
             "{validation:?}: last query of the backend was {last:?}"
         );
         if !expect_marker {
-            assert_eq!(last, "SELECT pg_backend_pid()", "SocketOnly made no round trip");
+            assert_eq!(
+                last, "SELECT pg_backend_pid()",
+                "SocketOnly made no round trip"
+            );
         }
         drop(conn);
     }

@@ -435,6 +435,40 @@ async fn cold_storm_with_min_idle_and_failing_creates_still_stays_within_max_siz
 // ---------------------------------------------------------------------------------------
 
 #[tokio::test(start_paused = true)]
+async fn a_waiter_handed_a_bad_connection_keeps_its_turn() {
+    let (builder, faults) = builder();
+    let pool = builder.max_size(1).build().unwrap();
+    let held = pool.get().await.unwrap();
+    let first_id = held.id;
+    faults.refuse_checkout(first_id); // whoever is handed it next throws it away
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for name in ["first", "second"] {
+        let (pool2, order) = (pool.clone(), Arc::clone(&order));
+        tasks.push(tokio::spawn(async move {
+            let conn = pool2.get().await.unwrap();
+            order.lock().unwrap().push((name, conn.id));
+            tokio::task::yield_now().await;
+            drop(conn);
+        }));
+        let queued = tasks.len();
+        until("queued", || pool.stats().waiters == queued).await;
+    }
+    drop(held);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // "first" got the refused connection, dropped it, and still went before "second".
+    let order = order.lock().unwrap().clone();
+    assert_eq!(
+        order.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
+        ["first", "second"]
+    );
+    assert!(order.iter().all(|(_, id)| *id != first_id));
+    assert_eq!(pool.stats().waits, 3, "a re-queue is not a new wait");
+}
+
+#[tokio::test(start_paused = true)]
 async fn waiters_are_served_in_arrival_order() {
     let (builder, _faults) = builder();
     let pool = builder.max_size(1).build().unwrap();
