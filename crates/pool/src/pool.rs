@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::Location;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use flowbed_ratelimit::Clock;
@@ -231,7 +232,7 @@ impl<M: Manager> Pool<M> {
         if let Some(mut conn) = taken {
             let now = shared.clock.now();
             match shared.inspect(&conn, now) {
-                Inspection::Ready => match shared.hand_out(&mut conn, now, caller, None) {
+                Inspection::Ready => match shared.hand_out(&mut conn, now, caller) {
                     Ok(pooled) => return Ok(pooled.into_pooled(conn)),
                     Err(error) => {
                         shared.close_one(conn, CloseReason::CheckFailed);
@@ -359,16 +360,18 @@ impl<M: Manager> Shared<M> {
         queue: bool,
     ) -> Result<Pooled<M>, PoolError<M::Error>> {
         let mut deadline = None;
-        let mut waited_since = None;
+        let mut waited_before = false;
         loop {
             let mut conn = if queue {
-                let (checkout, refill) = {
+                // Checked out inside `poll_fn` so a caller who queues registers its waker
+                // at once (the queue path clones it; the idle path does not touch it).
+                let (checkout, refill) = std::future::poll_fn(|cx| {
                     let mut slots = lock(&self.slots);
-                    let checkout = if waited_since.is_some() {
+                    let checkout = if waited_before {
                         // Handed a connection that failed its checks: keep the turn.
-                        slots.checkout_again()
+                        slots.checkout_again(cx.waker())
                     } else {
-                        slots.checkout(None)
+                        slots.checkout(Some(cx.waker()))
                     };
                     // Taking an idle connection may leave fewer than `min_idle`: refill now.
                     let refill = if matches!(checkout, Checkout::Idle(_)) {
@@ -376,19 +379,21 @@ impl<M: Manager> Shared<M> {
                     } else {
                         0
                     };
-                    (checkout, refill)
-                };
+                    Poll::Ready((checkout, refill))
+                })
+                .await;
                 self.spawn_creates(refill);
                 match checkout {
                     Checkout::Idle(conn) => conn,
                     Checkout::Closed => return Err(PoolError::Closed),
                     Checkout::Queued { key, creates } => {
                         self.spawn_creates(creates);
-                        waited_since.get_or_insert_with(|| self.clock.now());
+                        waited_before = true;
                         let deadline = *deadline.get_or_insert_with(|| {
                             timeout.map(|timeout| tokio::time::Instant::now() + timeout)
                         });
-                        let wait = Wait::new(&self.slots, key);
+                        let wait =
+                            Wait::registered(&self.slots, key, &*self.clock, self.clock.now());
                         let outcome = match deadline {
                             None => wait.await,
                             Some(deadline) => match tokio::time::timeout_at(deadline, wait).await {
@@ -477,7 +482,7 @@ impl<M: Manager> Shared<M> {
                     now = self.clock.now();
                 }
             }
-            match self.hand_out(&mut conn, now, caller, waited_since) {
+            match self.hand_out(&mut conn, now, caller) {
                 Ok(pooled) => return Ok(pooled.into_pooled(conn)),
                 Err(error) => {
                     self.close_one(conn, CloseReason::CheckFailed);
@@ -509,16 +514,10 @@ impl<M: Manager> Shared<M> {
         conn: &mut Conn<M::Connection>,
         now: u64,
         caller: &'static Location<'static>,
-        waited_since: Option<u64>,
     ) -> Result<HandOut<M>, M::Error> {
         self.manager.before_checkout(&mut conn.conn)?;
         conn.meta.uses += 1;
         conn.meta.last_used = now;
-        if let Some(since) = waited_since {
-            lock(&self.slots)
-                .wait_time
-                .record_exclusive(Duration::from_nanos(now.saturating_sub(since)));
-        }
         if let Some(leaks) = &self.leaks {
             leaks.checked_out(conn.meta.id, now, caller);
         }

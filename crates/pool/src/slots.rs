@@ -158,14 +158,14 @@ impl<C, E> Slots<C, E> {
 
     /// [`checkout`](Self::checkout) for a caller who already waited and was handed a
     /// connection that failed its checks: it queues at the front, keeping its turn.
-    pub fn checkout_again(&mut self) -> Checkout<C> {
+    pub fn checkout_again(&mut self, waker: &Waker) -> Checkout<C> {
         if self.closed {
             return Checkout::Closed;
         }
         if let Some(conn) = self.take_idle() {
             return Checkout::Idle(conn);
         }
-        let key = self.enqueue(None, true);
+        let key = self.enqueue(Some(waker.clone()), true);
         let creates = self.start_creates();
         Checkout::Queued { key, creates }
     }
