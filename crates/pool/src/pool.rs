@@ -106,6 +106,16 @@ impl<M: Manager> Drop for Pool<M> {
     }
 }
 
+/// How far the synchronous fast path got.
+enum Now<M: Manager> {
+    /// Done: a connection (or a fail-fast error).
+    Ready(Result<Pooled<M>, PoolError<M::Error>>),
+    /// An idle connection that needs its async check (`recycle`).
+    Check(Conn<M::Connection>),
+    /// Nothing usable was idle: queue.
+    Wait,
+}
+
 /// What a checkout found wrong with a connection, or that it needs a check.
 enum Inspection {
     Ready,
@@ -164,7 +174,7 @@ impl<M: Manager> Pool<M> {
     pub fn get(&self) -> impl Future<Output = Result<Pooled<M>, PoolError<M::Error>>> + Send + '_ {
         let caller = Location::caller();
         self.shared
-            .get(caller, self.shared.config.wait_timeout, true)
+            .get_fast_first(caller, self.shared.config.wait_timeout)
     }
 
     /// [`get`](Self::get) with its own wait timeout.
@@ -178,7 +188,7 @@ impl<M: Manager> Pool<M> {
         timeout: Duration,
     ) -> impl Future<Output = Result<Pooled<M>, PoolError<M::Error>>> + Send + '_ {
         let caller = Location::caller();
-        self.shared.get(caller, Some(timeout), true)
+        self.shared.get_fast_first(caller, Some(timeout))
     }
 
     /// Takes an idle connection if there is one now: never waits for one to be returned or
@@ -193,7 +203,7 @@ impl<M: Manager> Pool<M> {
     ) -> impl Future<Output = Result<Option<Pooled<M>>, PoolError<M::Error>>> + Send + '_ {
         let caller = Location::caller();
         async move {
-            match self.shared.get(caller, None, false).await {
+            match self.shared.get(caller, None, false, None).await {
                 Ok(conn) => Ok(Some(conn)),
                 Err(PoolError::Timeout { .. }) => Ok(None),
                 Err(other) => Err(other),
@@ -218,41 +228,15 @@ impl<M: Manager> Pool<M> {
     pub fn get_blocking(&self) -> Result<Pooled<M>, PoolError<M::Error>> {
         let caller = Location::caller();
         let shared = &self.shared;
-        let (taken, refill) = {
-            let mut slots = lock(&shared.slots);
-            let taken = slots.try_checkout();
-            let refill = if taken.is_some() {
-                slots.refill_after_take()
-            } else {
-                0
-            };
-            (taken, refill)
+        let first = match shared.get_now(caller) {
+            Now::Ready(ready) => return ready,
+            Now::Check(conn) => Some(conn),
+            Now::Wait => None,
         };
-        shared.spawn_creates(refill);
-        if let Some(mut conn) = taken {
-            let now = shared.clock.now();
-            match shared.inspect(&conn, now) {
-                Inspection::Ready => match shared.hand_out(&mut conn, now, caller) {
-                    Ok(pooled) => return Ok(pooled.into_pooled(conn)),
-                    Err(error) => {
-                        shared.close_one(conn, CloseReason::CheckFailed);
-                        if shared.config.fail_fast {
-                            return Err(PoolError::Recycle(error));
-                        }
-                    }
-                },
-                Inspection::NeedsCheck => {
-                    // Put it back (to the oldest waiter, if one came meanwhile) and take
-                    // the full path, which can run the async check.
-                    let put = lock(&shared.slots).put(conn);
-                    finish_put(put);
-                }
-                Inspection::Close(reason) => shared.close_one(conn, reason),
-            }
-        }
+        let timeout = shared.config.wait_timeout;
         shared
             .runtime
-            .block_on(shared.get(caller, shared.config.wait_timeout, true))
+            .block_on(shared.get(caller, timeout, true, first))
     }
 
     /// Changes the most connections open at once. Growing serves waiters at once;
@@ -351,6 +335,47 @@ impl<M: Manager> Pool<M> {
 }
 
 impl<M: Manager> Shared<M> {
+    /// `get`: the synchronous fast path on the first poll, the full state machine (built
+    /// only then) when it cannot finish there.
+    async fn get_fast_first(
+        self: &Arc<Self>,
+        caller: &'static Location<'static>,
+        timeout: Option<Duration>,
+    ) -> Result<Pooled<M>, PoolError<M::Error>> {
+        match self.get_now(caller) {
+            Now::Ready(ready) => ready,
+            Now::Check(conn) => self.get(caller, timeout, true, Some(conn)).await,
+            Now::Wait => self.get(caller, timeout, true, None).await,
+        }
+    }
+
+    /// The fast path, without awaiting: an idle connection that needs no async check.
+    fn get_now(self: &Arc<Self>, caller: &'static Location<'static>) -> Now<M> {
+        let (mut conn, refill) = {
+            let mut slots = lock(&self.slots);
+            let Some(conn) = slots.try_checkout() else {
+                return Now::Wait;
+            };
+            (conn, slots.refill_after_take())
+        };
+        self.spawn_creates(refill);
+        let now = self.clock.now();
+        match self.inspect(&conn, now) {
+            Inspection::Ready => match self.hand_out(&mut conn, now, caller) {
+                Ok(pooled) => return Now::Ready(Ok(pooled.into_pooled(conn))),
+                Err(error) => {
+                    self.close_one(conn, CloseReason::CheckFailed);
+                    if self.config.fail_fast {
+                        return Now::Ready(Err(PoolError::Recycle(error)));
+                    }
+                }
+            },
+            Inspection::NeedsCheck => return Now::Check(conn),
+            Inspection::Close(reason) => self.close_one(conn, reason),
+        }
+        Now::Wait
+    }
+
     /// The whole checkout: take or wait, inspect, check, hand out. `queue` false: take an
     /// idle connection or give up (`Timeout` with zero wait) without queueing.
     async fn get(
@@ -358,11 +383,14 @@ impl<M: Manager> Shared<M> {
         caller: &'static Location<'static>,
         timeout: Option<Duration>,
         queue: bool,
+        mut first: Option<Conn<M::Connection>>,
     ) -> Result<Pooled<M>, PoolError<M::Error>> {
         let mut deadline = None;
         let mut waited_before = false;
         loop {
-            let mut conn = if queue {
+            let mut conn = if let Some(conn) = first.take() {
+                conn
+            } else if queue {
                 // Checked out inside `poll_fn` so a caller who queues registers its waker
                 // at once (the queue path clones it; the idle path does not touch it).
                 let (checkout, refill) = std::future::poll_fn(|cx| {
