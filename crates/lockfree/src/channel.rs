@@ -521,6 +521,17 @@ impl<T> Future for Send<'_, T> {
     }
 }
 
+impl<T> Send<'_, T> {
+    /// Gives up sending: the value back if it is not in the channel yet (`None` once the
+    /// send has completed). Like dropping the future, but the value is not lost.
+    pub fn cancel(mut self) -> Option<T> {
+        if let Some(key) = self.key.take() {
+            self.shared.send_waiters.cancel(key);
+        }
+        self.value.take()
+    }
+}
+
 impl<T> Drop for Send<'_, T> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {

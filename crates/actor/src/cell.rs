@@ -1,0 +1,170 @@
+//! What an actor's references share: the mailbox's sending side, the priority lane, the
+//! lifecycle state and the counters.
+
+use std::time::Duration;
+
+use flowbed_lockfree::channel;
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+
+use crate::actor::Actor;
+use crate::envelope::Envelope;
+use crate::exit::{ActorId, ExitKind, ExitReason, ExitSignal};
+use crate::lifecycle::{ExitWatchers, KillSwitch, RefCount};
+use crate::signal::{Control, Signal};
+use crate::stats::{ActorStats, Counters};
+use crate::sync::{Mutex, lock};
+
+/// The part of an actor that does not depend on its type: enough to stop, kill, link,
+/// monitor and supervise it.
+pub(crate) struct Core {
+    pub(crate) id: ActorId,
+    pub(crate) type_name: &'static str,
+    pub(crate) signals: channel::Sender<Signal>,
+    pub(crate) refs: RefCount,
+    pub(crate) kill: KillSwitch,
+    pub(crate) watchers: ExitWatchers<Watcher>,
+    pub(crate) exit: watch::Sender<Option<ExitReason>>,
+    pub(crate) counters: Counters,
+    pub(crate) task: Mutex<Option<AbortHandle>>,
+}
+
+impl Core {
+    pub(crate) fn new(type_name: &'static str, signals: channel::Sender<Signal>) -> Self {
+        Self {
+            id: ActorId::next(),
+            type_name,
+            signals,
+            refs: RefCount::new(),
+            kill: KillSwitch::new(),
+            watchers: ExitWatchers::new(),
+            exit: watch::Sender::new(None),
+            counters: Counters::default(),
+            task: Mutex::new(None),
+        }
+    }
+
+    /// Puts a signal on the priority lane (lost only if the actor has ended).
+    pub(crate) fn signal(&self, signal: Signal) {
+        let _ = self.signals.try_send(signal);
+    }
+
+    pub(crate) fn control(&self, control: Control) {
+        self.signal(Signal::Control(control));
+    }
+
+    pub(crate) fn kill(&self) {
+        self.kill.kill();
+        self.signal(Signal::Kill);
+    }
+
+    /// Aborts the actor's task (the last resort after a kill did not end it in time).
+    pub(crate) fn abort(&self) {
+        if let Some(task) = lock(&self.task).as_ref() {
+            task.abort();
+        }
+    }
+
+    pub(crate) fn exit_reason(&self) -> Option<ExitReason> {
+        self.exit.borrow().clone()
+    }
+
+    pub(crate) fn is_alive(&self) -> bool {
+        self.exit.borrow().is_none()
+    }
+
+    /// Waits until the actor has ended for good.
+    pub(crate) async fn wait_for_exit(&self) -> ExitReason {
+        let mut exit = self.exit.subscribe();
+        let reason = exit
+            .wait_for(Option::is_some)
+            .await
+            .expect("the sender lives in the core");
+        reason.clone().expect("waited for Some")
+    }
+
+    /// Tells `watcher` about our end: now if we have ended, else when we do.
+    pub(crate) fn watch(&self, watcher: Watcher) {
+        if let Err(watcher) = self.watchers.add(watcher) {
+            let reason = self.exit_reason().unwrap_or(ExitReason::Normal);
+            watcher.notify(self.id, &reason);
+        }
+    }
+}
+
+/// Someone to tell when an actor ends.
+pub(crate) enum Watcher {
+    /// A linked or monitoring actor: gets an [`ExitSignal`] on its priority lane.
+    Actor {
+        id: ActorId,
+        kind: ExitKind,
+        signals: channel::Sender<Signal>,
+    },
+    /// A callback (the registry removing a name).
+    Hook(Box<dyn FnOnce(ActorId, &ExitReason) + Send>),
+}
+
+impl Watcher {
+    pub(crate) fn notify(self, from: ActorId, reason: &ExitReason) {
+        match self {
+            Self::Actor { kind, signals, .. } => {
+                let _ = signals.try_send(Signal::Exit(ExitSignal {
+                    from,
+                    reason: reason.clone(),
+                    kind,
+                    run: 0,
+                }));
+            }
+            Self::Hook(hook) => hook(from, reason),
+        }
+    }
+
+    pub(crate) fn is_actor(&self, watcher: ActorId, of_kind: ExitKind) -> bool {
+        matches!(self, Self::Actor { id, kind, .. } if *id == watcher && *kind == of_kind)
+    }
+}
+
+impl std::fmt::Debug for Watcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Actor { id, kind, .. } => write!(f, "Watcher::Actor({id}, {kind:?})"),
+            Self::Hook(_) => f.write_str("Watcher::Hook"),
+        }
+    }
+}
+
+/// Everything an actor's references share.
+pub(crate) struct ActorCell<A: Actor> {
+    pub(crate) core: Core,
+    pub(crate) mailbox: channel::Sender<Envelope<A>>,
+    pub(crate) ask_timeout: Duration,
+}
+
+impl<A: Actor> ActorCell<A> {
+    pub(crate) fn stats(&self) -> ActorStats {
+        let counters = &self.core.counters;
+        let load = |counter: &crate::sync::AtomicU64| counter.load(crate::sync::Ordering::Relaxed);
+        ActorStats {
+            id: self.core.id,
+            mailbox_len: self.mailbox.len(),
+            mailbox_capacity: self.mailbox.capacity(),
+            processed: load(&counters.processed),
+            panics: load(&counters.panics),
+            restarts: load(&counters.restarts),
+            dead_letters: load(&counters.dead_letters),
+            references: self.core.refs.count(),
+            alive: self.core.is_alive(),
+        }
+    }
+}
+
+/// An actor cell with its type erased (supervisors and registries hold these).
+pub(crate) trait AnyCell: Send + Sync + 'static {
+    fn core(&self) -> &Core;
+}
+
+impl<A: Actor> AnyCell for ActorCell<A> {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+}
