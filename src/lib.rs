@@ -9,6 +9,9 @@
 //! | [`lockfree`] | `flowbed-lockfree` | lock-free queues and a backpressured channel |
 //! | [`workerpool`] | `flowbed-workerpool` | worker pool: bounded queue, rejection policies, scaling, scoped jobs |
 //! | [`ratelimit`] | `flowbed-ratelimit` | rate limiting: GCRA and sliding window, keyed with bounded memory, async waits, tower, Redis |
+//! | [`circuitbreaker`] | `flowbed-circuitbreaker` | circuit breaker: resilience4j semantics, lock-free closed path, retry, tower |
+//! | [`pool`] | `flowbed-pool` | connection pool: strict FIFO hand-off, min idle, lifetimes, validation, leak detection, PostgreSQL |
+//! | [`actor`] | `flowbed-actor` | typed actors: bounded mailboxes, OTP supervision, links, monitors, registry, timers, routers |
 //!
 //! The tutorials in `docs/tutorials/` are compiled and run as doctests of this crate.
 
@@ -31,6 +34,10 @@ pub use flowbed_circuitbreaker as circuitbreaker;
 #[cfg(feature = "pool")]
 #[doc(inline)]
 pub use flowbed_pool as pool;
+
+#[cfg(feature = "actor")]
+#[doc(inline)]
+pub use flowbed_actor as actor;
 
 /// `docs/tutorials/01-lockfree.md`, compiled and run as doctests.
 #[cfg(all(doctest, feature = "lockfree"))]
@@ -56,3 +63,8 @@ pub struct TutorialCircuitbreaker;
 #[cfg(all(doctest, feature = "pool"))]
 #[doc = include_str!("../docs/tutorials/05-pool.md")]
 pub struct TutorialPool;
+
+/// `docs/tutorials/06-actor.md`, compiled and run as doctests.
+#[cfg(all(doctest, feature = "actor"))]
+#[doc = include_str!("../docs/tutorials/06-actor.md")]
+pub struct TutorialActor;

@@ -119,3 +119,34 @@ fn pool_is_reexported() {
         assert_eq!(same.stats().size, 1);
     });
 }
+
+#[cfg(feature = "actor")]
+#[test]
+fn actor_is_reexported() {
+    use flowbed::actor::{Actor, BoxError, Context, Message};
+
+    struct Echo;
+    impl Actor for Echo {
+        type Args = ();
+        async fn on_start(_: (), _: &mut Context<Self>) -> Result<Self, BoxError> {
+            Ok(Echo)
+        }
+    }
+    impl Message<u32> for Echo {
+        type Reply = u32;
+        async fn handle(&mut self, n: u32, _: &mut Context<Self>) -> u32 {
+            n
+        }
+    }
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let echo = Echo::spawn(());
+        assert_eq!(echo.ask(7).await.unwrap(), 7);
+        let same: &flowbed_actor::ActorRef<Echo> = &echo;
+        assert_eq!(same.stats().processed, 1);
+    });
+}

@@ -177,7 +177,8 @@ mod tests {
             let small = round;
             block_on(slot.run(async { total += small }));
             let big = [round; 64];
-            block_on(slot.run(async { total += big.iter().sum::<u64>() }));
+            let sum = &mut total;
+            block_on(slot.run(async move { *sum += big.iter().sum::<u64>() }));
             block_on(slot.run(async {}));
         }
         assert_eq!(total, 6 + 64 * 6);
