@@ -157,23 +157,24 @@ impl<A: Actor> Router<A> {
     /// The routee the routing picks for the next message.
     pub fn pick(&self) -> ActorRef<A> {
         let routees = self.snapshot();
-        let index = match self.shared.routing {
+        routees[self.index(&routees)].clone()
+    }
+
+    /// The routee `key` maps to.
+    pub fn pick_keyed<K: Hash + ?Sized>(&self, key: &K) -> ActorRef<A> {
+        let routees = self.snapshot();
+        routees[keyed_index(key, routees.len())].clone()
+    }
+
+    fn index(&self, routees: &[ActorRef<A>]) -> usize {
+        match self.shared.routing {
             Routing::RoundRobin => self.shared.next.fetch_add(1, Ordering::Relaxed) % routees.len(),
             Routing::LeastLoaded => routees
                 .iter()
                 .enumerate()
                 .min_by_key(|(_, routee)| routee.mailbox_len())
                 .map_or(0, |(index, _)| index),
-        };
-        routees[index].clone()
-    }
-
-    /// The routee `key` maps to.
-    pub fn pick_keyed<K: Hash + ?Sized>(&self, key: &K) -> ActorRef<A> {
-        let routees = self.snapshot();
-        let mut hasher = std::hash::DefaultHasher::new();
-        key.hash(&mut hasher);
-        routees[jump_consistent_hash(hasher.finish(), routees.len())].clone()
+        }
     }
 
     /// Tells the picked routee.
@@ -186,7 +187,8 @@ impl<A: Actor> Router<A> {
         A: Message<M>,
         M: Send + 'static,
     {
-        self.pick().tell(message).await
+        let routees = self.snapshot();
+        routees[self.index(&routees)].tell(message).await
     }
 
     /// Asks the picked routee.
@@ -199,7 +201,8 @@ impl<A: Actor> Router<A> {
         A: Message<M>,
         M: Send + 'static,
     {
-        self.pick().ask(message).await
+        let routees = self.snapshot();
+        routees[self.index(&routees)].ask(message).await
     }
 
     /// Tells the routee `key` maps to.
@@ -213,7 +216,8 @@ impl<A: Actor> Router<A> {
         A: Message<M>,
         M: Send + 'static,
     {
-        self.pick_keyed(key).tell(message).await
+        let routees = self.snapshot();
+        routees[keyed_index(key, routees.len())].tell(message).await
     }
 
     /// Asks the routee `key` maps to.
@@ -227,7 +231,8 @@ impl<A: Actor> Router<A> {
         A: Message<M>,
         M: Send + 'static,
     {
-        self.pick_keyed(key).ask(message).await
+        let routees = self.snapshot();
+        routees[keyed_index(key, routees.len())].ask(message).await
     }
 
     /// Tells every routee a copy; returns how many accepted it.
@@ -306,6 +311,12 @@ const EMPTY: ConfigError = ConfigError::Invalid {
     setting: "router size",
     why: "a router needs at least one routee",
 };
+
+fn keyed_index<K: Hash + ?Sized>(key: &K, routees: usize) -> usize {
+    let mut hasher = std::hash::DefaultHasher::new();
+    key.hash(&mut hasher);
+    jump_consistent_hash(hasher.finish(), routees)
+}
 
 /// Lamping and Veach's jump consistent hash: a bucket in `0..buckets` for `key`.
 fn jump_consistent_hash(mut key: u64, buckets: usize) -> usize {
