@@ -119,10 +119,13 @@ impl<A: Actor> ActorRef<A> {
         M: Send + 'static,
     {
         let envelope: Envelope<A> = Box::new(envelope::Tell(message));
-        self.cell.mailbox.try_send(envelope).map_err(|error| match error {
-            PushError::Full(envelope) => SendError::Full(unwrap_tell(envelope)),
-            PushError::Closed(envelope) => SendError::Stopped(unwrap_tell(envelope)),
-        })
+        self.cell
+            .mailbox
+            .try_send(envelope)
+            .map_err(|error| match error {
+                PushError::Full(envelope) => SendError::Full(unwrap_tell(envelope)),
+                PushError::Closed(envelope) => SendError::Stopped(unwrap_tell(envelope)),
+            })
     }
 
     /// Like [`tell`](Self::tell), but gives up after `timeout` of a full mailbox.
@@ -145,10 +148,17 @@ impl<A: Actor> ActorRef<A> {
         };
         let send = self.cell.mailbox.send(envelope);
         let sleep = tokio::time::sleep(timeout);
-        match (SendOrTimeout { send: Some(send), sleep: Box::pin(sleep) }).await {
+        match (SendOrTimeout {
+            send: Some(send),
+            sleep: Box::pin(sleep),
+        })
+        .await
+        {
             SendOutcome::Sent => Ok(()),
             SendOutcome::Closed(envelope) => Err(SendError::Stopped(unwrap_tell(envelope))),
-            SendOutcome::TimedOut(envelope) => Err(SendError::Timeout(unwrap_tell(envelope), timeout)),
+            SendOutcome::TimedOut(envelope) => {
+                Err(SendError::Timeout(unwrap_tell(envelope), timeout))
+            }
         }
     }
 
@@ -212,8 +222,9 @@ impl<A: Actor> ActorRef<A> {
     /// already queued, runs `on_stop(Stopped)` and ends. Returns at once (see
     /// [`wait_for_stop`](Self::wait_for_stop)).
     ///
-    /// A supervised actor's supervisor decides what happens next, as in OTP: a permanent
-    /// child is restarted (with its queue kept), others end.
+    /// A supervised actor also handles its queue first (its mailbox stays open meanwhile),
+    /// then its supervisor decides what happens next, as in OTP: a permanent child is
+    /// restarted, a transient or temporary one ends.
     pub fn stop(&self) {
         self.cell.core.signal(Signal::Stop);
     }

@@ -92,6 +92,9 @@ impl Core {
     }
 }
 
+/// A callback run when an actor ends, with its id and exit reason.
+pub(crate) type ExitHook = Box<dyn FnOnce(ActorId, &ExitReason) + Send>;
+
 /// Someone to tell when an actor ends.
 pub(crate) enum Watcher {
     /// A linked or monitoring actor: gets an [`ExitSignal`] on its priority lane.
@@ -101,7 +104,7 @@ pub(crate) enum Watcher {
         signals: channel::Sender<Signal>,
     },
     /// A callback (the registry removing a name).
-    Hook(Box<dyn FnOnce(ActorId, &ExitReason) + Send>),
+    Hook(ExitHook),
 }
 
 impl Watcher {

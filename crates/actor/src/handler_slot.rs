@@ -216,8 +216,14 @@ mod tests {
         });
         std::mem::forget(leaked);
         let leaked_block = slot.block;
-        block_on(slot.run(async { [1u8; 32].len(); }));
-        assert_ne!(slot.block, leaked_block, "a leaked future's memory was reused");
+        let payload = [1u8; 32];
+        block_on(slot.run(async move {
+            std::hint::black_box(payload);
+        }));
+        assert_ne!(
+            slot.block, leaked_block,
+            "a leaked future's memory was reused"
+        );
         assert_eq!(drops.load(Ordering::SeqCst), 0);
     }
 }

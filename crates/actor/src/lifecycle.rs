@@ -142,7 +142,6 @@ impl<W> ExitWatchers<W> {
     pub fn finish(&self) -> Vec<W> {
         lock(&self.watchers).take().unwrap_or_default()
     }
-
 }
 
 impl<W> Default for ExitWatchers<W> {

@@ -130,10 +130,12 @@ impl<A: Actor> ActorTask<A> {
         parent: &Parent,
     ) -> ExitReason {
         let mut runs = 0u64;
+        // Why the last run ended: the actor's reason if the supervisor then ends it for good.
+        let mut last_end = ExitReason::Stopped;
         loop {
             // Between runs only the supervisor's commands count; messages wait for the next run.
             let Ok(signal) = self.signals.recv().await else {
-                return ExitReason::Stopped;
+                return last_end;
             };
             match signal {
                 Signal::Control(Control::Start(reply)) => {
@@ -145,21 +147,27 @@ impl<A: Actor> ActorTask<A> {
                     let args = match std::panic::catch_unwind(AssertUnwindSafe(factory)) {
                         Ok(args) => args,
                         Err(panic) => {
-                            let _ = reply.send(Err(ExitReason::from_panic(&*panic)));
+                            last_end = ExitReason::from_panic(&*panic);
+                            let _ = reply.send(Err(last_end.clone()));
                             continue;
                         }
                     };
                     let (actor, ctx) = match self.start(args).await {
                         Ok(started) => started,
                         Err(reason) => {
+                            last_end = reason.clone();
                             let _ = reply.send(Err(reason));
                             continue;
                         }
                     };
                     let _ = reply.send(Ok(runs));
                     match self.run_instance(actor, ctx, true).await {
-                        RunEnd::Ended(reason) => parent.run_ended(self.cell.core.id, runs, reason),
+                        RunEnd::Ended(reason) => {
+                            last_end = reason.clone();
+                            parent.run_ended(self.cell.core.id, runs, reason);
+                        }
                         RunEnd::StoppedBySupervisor(reply) => {
+                            last_end = ExitReason::Stopped;
                             let _ = reply.send(());
                         }
                         RunEnd::Terminated(reason) => return reason,
@@ -168,7 +176,7 @@ impl<A: Actor> ActorTask<A> {
                 Signal::Control(Control::StopRun(reply)) => {
                     let _ = reply.send(());
                 }
-                Signal::Control(Control::Terminate) => return ExitReason::Stopped,
+                Signal::Control(Control::Terminate) => return last_end,
                 // Between runs the supervisor is in charge: stops, kills (a stale wake-up
                 // or one for the next run) and link signals wait for nothing.
                 Signal::Stop | Signal::Kill | Signal::Unreferenced | Signal::Exit(_) => {}
@@ -190,8 +198,16 @@ impl<A: Actor> ActorTask<A> {
         }
     }
 
-    async fn run_instance(&mut self, mut actor: A, mut ctx: Context<A>, supervised: bool) -> RunEnd {
+    async fn run_instance(
+        &mut self,
+        mut actor: A,
+        mut ctx: Context<A>,
+        supervised: bool,
+    ) -> RunEnd {
         let mut draining: Option<ExitReason> = None;
+        // A supervised actor's stop: handle what is queued, keep the mailbox open (the
+        // supervisor may restart it), end when the queue is empty.
+        let mut until_empty = false;
         let mut terminating = false;
         let mut stopped_by_supervisor = None;
         let reason = loop {
@@ -201,7 +217,7 @@ impl<A: Actor> ActorTask<A> {
             if self.cell.core.kill.is_killed() {
                 break ExitReason::Killed;
             }
-            match self.next_event().await {
+            match self.next_event(until_empty).await {
                 Event::Message(envelope) => {
                     match self.handle(envelope, &mut actor, &mut ctx).await {
                         Handled::Done => {}
@@ -222,7 +238,10 @@ impl<A: Actor> ActorTask<A> {
                 }
                 Event::Drained => break draining.take().unwrap_or(ExitReason::Stopped),
                 Event::Signal(signal) => match signal {
-                    Signal::Stop if supervised => break ExitReason::Stopped,
+                    Signal::Stop if supervised => {
+                        until_empty = true;
+                        draining.get_or_insert(ExitReason::Stopped);
+                    }
                     Signal::Stop => self.drain(&mut draining, ExitReason::Stopped),
                     Signal::Unreferenced => {
                         if !supervised && self.cell.core.refs.is_unreferenced() {
@@ -277,14 +296,16 @@ impl<A: Actor> ActorTask<A> {
         draining.get_or_insert(reason);
     }
 
-    /// The next signal (first) or message.
-    async fn next_event(&mut self) -> Event<A> {
+    /// The next signal (first) or message; `Drained` when the mailbox is closed and empty,
+    /// or just empty if `until_empty`.
+    async fn next_event(&mut self, until_empty: bool) -> Event<A> {
         if let Ok(signal) = self.signals.try_recv() {
             return Event::Signal(signal);
         }
         match self.inbox.try_recv() {
             Ok(envelope) => return Event::Message(envelope),
             Err(PopError::Closed) => return Event::Drained,
+            Err(PopError::Empty) if until_empty => return Event::Drained,
             Err(PopError::Empty) => {}
         }
         let mut signal = self.signals.recv();
@@ -303,7 +324,12 @@ impl<A: Actor> ActorTask<A> {
         .await
     }
 
-    async fn handle(&mut self, envelope: Envelope<A>, actor: &mut A, ctx: &mut Context<A>) -> Handled {
+    async fn handle(
+        &mut self,
+        envelope: Envelope<A>,
+        actor: &mut A,
+        ctx: &mut Context<A>,
+    ) -> Handled {
         let core = &self.cell.core;
         Counters::bump(&core.counters.processed);
         #[cfg(feature = "tracing")]

@@ -362,6 +362,8 @@ pub struct ChildInfo {
 /// returned, and stop in reverse order.
 pub struct Supervisor {
     spec: SupervisorSpec,
+    /// Where children report the end of their runs (our priority lane).
+    parent: Parent,
     children: Vec<Child>,
     restarts: VecDeque<Instant>,
 }
@@ -382,11 +384,14 @@ impl Actor for Supervisor {
     async fn on_start(spec: SupervisorSpec, ctx: &mut Context<Self>) -> Result<Self, BoxError> {
         let mut supervisor = Supervisor {
             children: Vec::with_capacity(spec.children.len()),
+            parent: Parent {
+                signals: ctx.core().signals.clone(),
+            },
             spec,
             restarts: VecDeque::new(),
         };
         for child in supervisor.spec.children.clone() {
-            if let Err(error) = supervisor.add_child(child, ctx).await {
+            if let Err(error) = supervisor.add_child(child).await {
                 supervisor.terminate_all().await;
                 return Err(Box::new(error));
             }
@@ -411,15 +416,8 @@ impl Actor for Supervisor {
 }
 
 impl Supervisor {
-    async fn add_child(
-        &mut self,
-        spec: Arc<dyn AnyChildSpec>,
-        ctx: &mut Context<Self>,
-    ) -> Result<usize, StartChildError> {
-        let parent = Parent {
-            signals: ctx.core().signals.clone(),
-        };
-        let (cell, actor_ref) = spec.spawn(parent);
+    async fn add_child(&mut self, spec: Arc<dyn AnyChildSpec>) -> Result<usize, StartChildError> {
+        let (cell, actor_ref) = spec.spawn(self.parent.clone());
         self.children.push(Child {
             spec,
             cell,
@@ -438,7 +436,15 @@ impl Supervisor {
     }
 
     async fn start_run(&mut self, index: usize) -> Result<(), ExitReason> {
+        let parent = self.parent.clone();
         let child = &mut self.children[index];
+        if !child.cell.core().is_alive() {
+            // Its task was aborted (stuck past its shutdown time): it cannot run again in
+            // place, so a new actor takes its place, as in OTP (old references are dead).
+            let (cell, actor_ref) = child.spec.spawn(parent);
+            child.cell = cell;
+            child.actor_ref = actor_ref;
+        }
         let (reply, started) = oneshot::channel();
         child.cell.core().control(Control::Start(reply));
         match started.await {
@@ -468,8 +474,9 @@ impl Supervisor {
                 .await
                 .is_err()
             {
-                // Stuck even in `on_stop`: end the task; the child is gone for good.
+                // Stuck even in `on_stop`: end the task; `start_run` replaces the child.
                 core.abort();
+                core.wait_for_exit().await;
             }
         }
     }
@@ -482,10 +489,16 @@ impl Supervisor {
         let core = child.cell.core();
         let timeout = child.spec.shutdown();
         core.control(Control::Terminate);
-        if tokio::time::timeout(timeout, core.wait_for_exit()).await.is_err() {
+        if tokio::time::timeout(timeout, core.wait_for_exit())
+            .await
+            .is_err()
+        {
             core.kill();
             let grace = timeout.max(Duration::from_millis(100));
-            if tokio::time::timeout(grace, core.wait_for_exit()).await.is_err() {
+            if tokio::time::timeout(grace, core.wait_for_exit())
+                .await
+                .is_err()
+            {
                 core.abort();
                 core.wait_for_exit().await;
             }
@@ -550,7 +563,9 @@ impl Supervisor {
         }
         // Start again in order; temporary siblings are not restarted but removed.
         for id in targets {
-            let Some(target) = self.index_of(id) else { continue };
+            let Some(target) = self.index_of(id) else {
+                continue;
+            };
             if id != signal.from && self.children[target].spec.restart() == Restart::Temporary {
                 self.terminate(target).await;
                 self.children.remove(target);
@@ -584,8 +599,12 @@ pub struct StartChild<A: Actor>(pub ChildSpec<A>);
 impl<A: Actor> Message<StartChild<A>> for Supervisor {
     type Reply = Result<ActorRef<A>, StartChildError>;
 
-    async fn handle(&mut self, StartChild(spec): StartChild<A>, ctx: &mut Context<Self>) -> Self::Reply {
-        let index = self.add_child(Arc::new(spec), ctx).await?;
+    async fn handle(
+        &mut self,
+        StartChild(spec): StartChild<A>,
+        _: &mut Context<Self>,
+    ) -> Self::Reply {
+        let index = self.add_child(Arc::new(spec)).await?;
         let child = self.children[index]
             .actor_ref
             .downcast_ref::<ActorRef<A>>()
@@ -601,7 +620,11 @@ pub struct TerminateChild(pub String);
 impl Message<TerminateChild> for Supervisor {
     type Reply = bool;
 
-    async fn handle(&mut self, TerminateChild(name): TerminateChild, _: &mut Context<Self>) -> bool {
+    async fn handle(
+        &mut self,
+        TerminateChild(name): TerminateChild,
+        _: &mut Context<Self>,
+    ) -> bool {
         let Some(index) = self.children.iter().position(|c| c.spec.name() == name) else {
             return false;
         };
