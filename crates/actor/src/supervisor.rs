@@ -300,15 +300,27 @@ impl SupervisorSpec {
     ///
     /// # Errors
     ///
-    /// [`StartChildError::Failed`] with the reason if a child failed to start (the ones
-    /// already started are stopped again, in reverse order).
+    /// [`StartChildError::Failed`] with the child's reason if a child failed to start (the
+    /// ones already started are stopped again, in reverse order).
     pub async fn start(self) -> Result<ActorRef<Supervisor>, StartChildError> {
         let supervisor = Spawn::new().spawn::<Supervisor>(self);
         match supervisor.ask(Children).await {
             Ok(_) => Ok(supervisor),
-            Err(_) => Err(StartChildError::Failed(supervisor.wait_for_stop().await)),
+            Err(_) => Err(StartChildError::Failed(child_failure(
+                supervisor.wait_for_stop().await,
+            ))),
         }
     }
+}
+
+/// The child's own reason when a supervisor failed to start because a child did.
+fn child_failure(supervisor_exit: ExitReason) -> ExitReason {
+    if let ExitReason::Error(error) = &supervisor_exit {
+        if let Some(StartChildError::Failed(child)) = error.downcast_ref::<StartChildError>() {
+            return child.clone();
+        }
+    }
+    supervisor_exit
 }
 
 impl fmt::Debug for SupervisorSpec {
@@ -561,6 +573,10 @@ impl Supervisor {
                 self.stop_run(sibling).await;
             }
         }
+        // One backoff per failure (a group restart waits once, not once per child).
+        if let Some(backoff) = self.spec.backoff {
+            tokio::time::sleep(backoff.delay(self.restarts.len())).await;
+        }
         // Start again in order; temporary siblings are not restarted but removed.
         for id in targets {
             let Some(target) = self.index_of(id) else {
@@ -571,16 +587,14 @@ impl Supervisor {
                 self.children.remove(target);
                 continue;
             }
-            loop {
-                if let Some(backoff) = self.spec.backoff {
-                    tokio::time::sleep(backoff.delay(self.restarts.len())).await;
-                }
-                if self.start_run(target).await.is_ok() {
-                    break;
-                }
+            // A failed start counts as another restart, and waits its backoff again.
+            while self.start_run(target).await.is_err() {
                 if !self.note_restart() {
                     ctx.stop_with(ExitReason::Escalated);
                     return;
+                }
+                if let Some(backoff) = self.spec.backoff {
+                    tokio::time::sleep(backoff.delay(self.restarts.len())).await;
                 }
             }
         }
