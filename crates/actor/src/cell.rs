@@ -1,6 +1,7 @@
 //! What an actor's references share: the mailbox's sending side, the priority lane, the
 //! lifecycle state and the counters.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use flowbed_lockfree::channel;
@@ -24,6 +25,9 @@ pub(crate) struct Core {
     pub(crate) refs: RefCount,
     pub(crate) kill: KillSwitch,
     pub(crate) watchers: ExitWatchers<Watcher>,
+    /// Set just before the watchers are told, so one added too late (handed back by
+    /// `watchers.add`) is told the same reason.
+    pub(crate) ending: OnceLock<ExitReason>,
     pub(crate) exit: watch::Sender<Option<ExitReason>>,
     pub(crate) counters: Counters,
     pub(crate) task: Mutex<Option<AbortHandle>>,
@@ -38,6 +42,7 @@ impl Core {
             refs: RefCount::new(),
             kill: KillSwitch::new(),
             watchers: ExitWatchers::new(),
+            ending: OnceLock::new(),
             exit: watch::Sender::new(None),
             counters: Counters::default(),
             task: Mutex::new(None),
@@ -65,10 +70,6 @@ impl Core {
         }
     }
 
-    pub(crate) fn exit_reason(&self) -> Option<ExitReason> {
-        self.exit.borrow().clone()
-    }
-
     pub(crate) fn is_alive(&self) -> bool {
         self.exit.borrow().is_none()
     }
@@ -83,11 +84,21 @@ impl Core {
         reason.clone().expect("waited for Some")
     }
 
+    /// Ends the actor for good: tells every watcher, then publishes the reason (so whoever
+    /// waits for the end finds the watchers' signals already queued).
+    pub(crate) fn finish(&self, reason: ExitReason) {
+        let _ = self.ending.set(reason.clone());
+        for watcher in self.watchers.finish() {
+            watcher.notify(self.id, &reason);
+        }
+        self.exit.send_replace(Some(reason));
+    }
+
     /// Tells `watcher` about our end: now if we have ended, else when we do.
     pub(crate) fn watch(&self, watcher: Watcher) {
         if let Err(watcher) = self.watchers.add(watcher) {
-            let reason = self.exit_reason().unwrap_or(ExitReason::Normal);
-            watcher.notify(self.id, &reason);
+            let reason = self.ending.get().expect("set before the watchers finish");
+            watcher.notify(self.id, reason);
         }
     }
 }

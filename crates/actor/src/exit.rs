@@ -41,7 +41,9 @@ pub enum ExitReason {
     /// Stopped from outside: [`ActorRef::stop`](crate::ActorRef::stop) or its supervisor
     /// shutting it down.
     Stopped,
-    /// A handler, `on_start` or `on_stop` panicked; the panic's message.
+    /// A handler, `on_start` or the supervisor's factory panicked; the panic's message. (A
+    /// panic in `on_stop` is caught and counted in `stats().panics`; the reason the actor
+    /// was stopping for stays.)
     Panicked(String),
     /// `on_start` returned an error, or the actor called
     /// [`Context::fail`](crate::Context::fail).

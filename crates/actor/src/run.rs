@@ -186,9 +186,10 @@ impl<A: Actor> ActorTask<A> {
 
     async fn start(&mut self, args: A::Args) -> Result<(A, Context<A>), ExitReason> {
         let mut ctx = Context::new(self.cell.clone());
-        let started = AssertUnwindSafe(A::on_start(args, &mut ctx))
-            .catch_unwind()
-            .await;
+        let starting = AssertUnwindSafe(A::on_start(args, &mut ctx)).catch_unwind();
+        let Some(started) = unless_killed(starting, &self.cell.core.kill).await else {
+            return Err(ExitReason::Killed);
+        };
         #[cfg(feature = "tracing")]
         tracing::debug!(actor = %self.cell.core.id, kind = self.cell.core.type_name, ok = matches!(started, Ok(Ok(_))), "actor started");
         match started {
@@ -345,6 +346,16 @@ impl<A: Actor> ActorTask<A> {
     }
 }
 
+/// Runs `future` unless the kill switch is thrown first (`None` then).
+async fn unless_killed<F: Future>(future: F, kill: &KillSwitch) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    poll_fn(|cx| match future.as_mut().poll(cx) {
+        Poll::Ready(output) => Poll::Ready(Some(output)),
+        Poll::Pending => kill.poll_killed(cx).map(|()| None),
+    })
+    .await
+}
+
 /// A handler racing the kill switch, with its panics caught. The switch is polled only
 /// while the handler is pending, so a handler that completes at once costs nothing extra.
 struct HandlerRun<'a, F> {
@@ -387,9 +398,6 @@ impl<A: Actor> Drop for ActorTask<A> {
         self.signals.close();
         // Dropping queued signals closes any reply channel a supervisor waits on.
         while self.signals.try_recv().is_ok() {}
-        for watcher in core.watchers.finish() {
-            watcher.notify(core.id, &reason);
-        }
-        core.exit.send_replace(Some(reason));
+        core.finish(reason);
     }
 }
