@@ -20,6 +20,8 @@ MIRI_CRATES=(
     "flowbed-workerpool;--lib;-Zmiri-permissive-provenance -Zmiri-tree-borrows"
     "flowbed-workerpool;--test scoped_borrows;-Zmiri-permissive-provenance -Zmiri-tree-borrows -Zmiri-ignore-leaks"
     "flowbed-ratelimit;--lib --test smoke;-Zmiri-strict-provenance"
+    # flowbed-actor's one `unsafe` is src/handler_slot.rs (unit tests); basics.rs drives it through real actors (~90 s).
+    "flowbed-actor;--lib --test basics;-Zmiri-strict-provenance"
 )
 
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then

@@ -218,14 +218,18 @@ impl<A: Actor> ActorRef<A> {
         }
     }
 
-    /// Stops the actor gracefully: it accepts no new message, handles every message
-    /// already queued, runs `on_stop(Stopped)` and ends. Returns at once (see
-    /// [`wait_for_stop`](Self::wait_for_stop)).
+    /// Stops the actor gracefully: from the moment this returns it accepts no new message;
+    /// it handles every message already queued, runs `on_stop(Stopped)` and ends. Returns at
+    /// once (see [`wait_for_stop`](Self::wait_for_stop)).
     ///
     /// A supervised actor also handles its queue first (its mailbox stays open meanwhile),
     /// then its supervisor decides what happens next, as in OTP: a permanent child is
     /// restarted, a transient or temporary one ends.
     pub fn stop(&self) {
+        if !self.cell.core.supervised {
+            // From this moment no message is accepted; the actor drains what is queued.
+            self.cell.mailbox.close();
+        }
         self.cell.core.signal(Signal::Stop);
     }
 

@@ -21,6 +21,8 @@ use crate::sync::{Mutex, lock};
 pub(crate) struct Core {
     pub(crate) id: ActorId,
     pub(crate) type_name: &'static str,
+    /// Runs under a supervisor (which decides what a stop means; see `ActorRef::stop`).
+    pub(crate) supervised: bool,
     pub(crate) signals: channel::Sender<Signal>,
     pub(crate) refs: RefCount,
     pub(crate) kill: KillSwitch,
@@ -34,10 +36,15 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn new(type_name: &'static str, signals: channel::Sender<Signal>) -> Self {
+    pub(crate) fn new(
+        type_name: &'static str,
+        supervised: bool,
+        signals: channel::Sender<Signal>,
+    ) -> Self {
         Self {
             id: ActorId::next(),
             type_name,
+            supervised,
             signals,
             refs: RefCount::new(),
             kill: KillSwitch::new(),

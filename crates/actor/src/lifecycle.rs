@@ -87,7 +87,10 @@ impl KillSwitch {
         if self.is_killed() {
             return Poll::Ready(());
         }
+        #[cfg(not(flowbed_loom))]
         self.waker.register(cx.waker());
+        #[cfg(flowbed_loom)]
+        self.waker.register_by_ref(cx.waker());
         if self.is_killed() {
             Poll::Ready(())
         } else {

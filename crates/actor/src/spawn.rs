@@ -131,7 +131,7 @@ impl Spawn {
     ///
     /// Outside a tokio runtime when no [`runtime`](Self::runtime) was given.
     pub fn spawn<A: Actor>(self, args: A::Args) -> ActorRef<A> {
-        let (actor, task) = self.prepare::<A>();
+        let (actor, task) = self.prepare::<A>(false);
         self.start_task(&actor, task.run(Runs::Once(args)));
         actor
     }
@@ -142,19 +142,19 @@ impl Spawn {
         factory: Arc<dyn Fn() -> A::Args + Send + Sync>,
         parent: Parent,
     ) -> ActorRef<A> {
-        let (actor, task) = self.prepare::<A>();
+        let (actor, task) = self.prepare::<A>(true);
         self.start_task(&actor, task.run(Runs::Supervised { factory, parent }));
         actor
     }
 
-    fn prepare<A: Actor>(&self) -> (ActorRef<A>, ActorTask<A>) {
+    fn prepare<A: Actor>(&self, supervised: bool) -> (ActorRef<A>, ActorTask<A>) {
         let (mailbox, inbox) = match self.mailbox {
             Mailbox::Bounded(capacity) => channel::bounded(capacity.get()),
             Mailbox::Unbounded => channel::unbounded(),
         };
         let (signals, signal_inbox) = channel::unbounded();
         let cell = Arc::new(ActorCell {
-            core: Core::new(std::any::type_name::<A>(), signals),
+            core: Core::new(std::any::type_name::<A>(), supervised, signals),
             mailbox,
             ask_timeout: self.ask_timeout,
         });

@@ -42,7 +42,8 @@ pub enum Restart {
     /// Always, whatever the reason (the default).
     #[default]
     Permanent,
-    /// Only after a failure ([`ExitReason::is_normal`] is false).
+    /// Only after a failure ([`ExitReason::is_normal`] is false); after a normal end it is
+    /// removed, like a temporary child.
     Transient,
     /// Never; the child is removed when it ends.
     Temporary,
