@@ -46,7 +46,9 @@ impl Actor for Shard {
 
     async fn on_stop(&mut self, reason: &ExitReason, _: &mut Context<Self>) {
         // Flush on every path, including the panic of a poison event.
-        self.totals.counted.fetch_add(self.counted, Ordering::Relaxed);
+        self.totals
+            .counted
+            .fetch_add(self.counted, Ordering::Relaxed);
         if !reason.is_normal() {
             self.totals.restarts_seen.fetch_add(1, Ordering::Relaxed);
         }
@@ -100,12 +102,20 @@ async fn main() {
         .expect("valid intensity");
     for shard in 0..SHARDS {
         let totals = totals.clone();
-        spec = spec.child(ChildSpec::<Shard>::new(format!("shard-{shard}"), move || totals.clone()));
+        spec = spec.child(ChildSpec::<Shard>::new(
+            format!("shard-{shard}"),
+            move || totals.clone(),
+        ));
     }
     let supervisor = spec.start().await.expect("shards start");
     let mut shards: Vec<ActorRef<Shard>> = Vec::new();
     for shard in 0..SHARDS {
-        shards.push(supervisor.child(&format!("shard-{shard}")).await.expect("a shard"));
+        shards.push(
+            supervisor
+                .child(&format!("shard-{shard}"))
+                .await
+                .expect("a shard"),
+        );
     }
     let router = Router::new(Routing::RoundRobin, shards).expect("shards");
 
@@ -129,7 +139,11 @@ async fn main() {
     supervisor.stop(); // every shard's on_stop flushes its count
     supervisor.wait_for_stop().await;
     let counted = totals.counted.load(Ordering::Relaxed);
-    let restarts: u64 = router.routees().iter().map(|shard| shard.stats().restarts).sum();
+    let restarts: u64 = router
+        .routees()
+        .iter()
+        .map(|shard| shard.stats().restarts)
+        .sum();
     println!(
         "actor_sessions: events={events} counted={counted} poison={poison} restarts={restarts} \
          sessions_at_end={sessions} elapsed={elapsed:?} rate={:.0}/s",
@@ -137,7 +151,9 @@ async fn main() {
     );
     let lost = events - counted - poison;
     if lost != 0 || restarts != poison {
-        eprintln!("actor_sessions: FAILED: {lost} events lost, {restarts} restarts for {poison} poison events");
+        eprintln!(
+            "actor_sessions: FAILED: {lost} events lost, {restarts} restarts for {poison} poison events"
+        );
         std::process::exit(1);
     }
     println!("actor_sessions: ok, nothing lost");

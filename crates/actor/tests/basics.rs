@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use flowbed_actor::{
-    Actor, AskError, BoxError, ChildSpec, Context, ExitReason, Message, Restart, SendError,
-    Spawn, Strategy, SupervisorSpec,
+    Actor, AskError, BoxError, ChildSpec, Context, ExitReason, Message, Restart, SendError, Spawn,
+    Strategy, SupervisorSpec,
 };
 
 struct Counter {
@@ -62,8 +62,14 @@ async fn graceful_stop_handles_the_queue_then_refuses() {
     counter.stop();
     assert_eq!(counter.wait_for_stop().await, ExitReason::Stopped);
     assert_eq!(counter.stats().processed, 50);
-    assert!(matches!(counter.tell(Add(1)).await, Err(SendError::Stopped(Add(1)))));
-    assert!(matches!(counter.ask(Add(1)).await, Err(AskError::Stopped(Add(1)))));
+    assert!(matches!(
+        counter.tell(Add(1)).await,
+        Err(SendError::Stopped(Add(1)))
+    ));
+    assert!(matches!(
+        counter.ask(Add(1)).await,
+        Err(AskError::Stopped(Add(1)))
+    ));
 }
 
 #[tokio::test]
@@ -85,7 +91,10 @@ async fn kill_aborts_the_running_handler_and_dead_letters_the_queue() {
             seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         })
         .spawn::<Counter>(0);
-    counter.tell(Sleep(Duration::from_secs(3600))).await.unwrap();
+    counter
+        .tell(Sleep(Duration::from_secs(3600)))
+        .await
+        .unwrap();
     for _ in 0..5 {
         counter.tell(Add(1)).await.unwrap();
     }
@@ -101,7 +110,9 @@ async fn ask_times_out_at_its_deadline() {
     let counter = Counter::spawn(0);
     counter.tell(Sleep(Duration::from_secs(60))).await.unwrap();
     let started = tokio::time::Instant::now();
-    let asked = counter.ask_timeout(Add(1), Duration::from_millis(100)).await;
+    let asked = counter
+        .ask_timeout(Add(1), Duration::from_millis(100))
+        .await;
     assert!(matches!(asked, Err(AskError::Timeout(_))));
     assert_eq!(started.elapsed(), Duration::from_millis(100));
 }
