@@ -98,10 +98,10 @@ impl<A: Actor> ActorRef<A> {
         M: Send + 'static,
     {
         let envelope: Envelope<A> = Box::new(envelope::Tell(message));
-        match self.cell.mailbox.try_send(envelope) {
+        match self.cell.push(envelope) {
             Ok(()) => Ok(()),
             Err(PushError::Closed(envelope)) => Err(SendError::Stopped(unwrap_tell(envelope))),
-            Err(PushError::Full(envelope)) => match self.cell.mailbox.send(envelope).await {
+            Err(PushError::Full(envelope)) => match self.cell.push_waiting(envelope).await {
                 Ok(()) => Ok(()),
                 Err(ClosedError(envelope)) => Err(SendError::Stopped(unwrap_tell(envelope))),
             },
@@ -119,13 +119,10 @@ impl<A: Actor> ActorRef<A> {
         M: Send + 'static,
     {
         let envelope: Envelope<A> = Box::new(envelope::Tell(message));
-        self.cell
-            .mailbox
-            .try_send(envelope)
-            .map_err(|error| match error {
-                PushError::Full(envelope) => SendError::Full(unwrap_tell(envelope)),
-                PushError::Closed(envelope) => SendError::Stopped(unwrap_tell(envelope)),
-            })
+        self.cell.push(envelope).map_err(|error| match error {
+            PushError::Full(envelope) => SendError::Full(unwrap_tell(envelope)),
+            PushError::Closed(envelope) => SendError::Stopped(unwrap_tell(envelope)),
+        })
     }
 
     /// Like [`tell`](Self::tell), but gives up after `timeout` of a full mailbox.
@@ -139,7 +136,7 @@ impl<A: Actor> ActorRef<A> {
         M: Send + 'static,
     {
         let envelope: Envelope<A> = Box::new(envelope::Tell(message));
-        let envelope = match self.cell.mailbox.try_send(envelope) {
+        let envelope = match self.cell.push(envelope) {
             Ok(()) => return Ok(()),
             Err(PushError::Closed(envelope)) => {
                 return Err(SendError::Stopped(unwrap_tell(envelope)));
@@ -154,7 +151,10 @@ impl<A: Actor> ActorRef<A> {
         })
         .await
         {
-            SendOutcome::Sent => Ok(()),
+            SendOutcome::Sent => {
+                self.cell.core.lane.doorbell.ring();
+                Ok(())
+            }
             SendOutcome::Closed(envelope) => Err(SendError::Stopped(unwrap_tell(envelope))),
             SendOutcome::TimedOut(envelope) => {
                 Err(SendError::Timeout(unwrap_tell(envelope), timeout))
@@ -193,16 +193,17 @@ impl<A: Actor> ActorRef<A> {
         A: Message<M>,
         M: Send + 'static,
     {
+        crate::deadline::anchor_current_runtime();
         let deadline = tokio::time::Instant::now() + timeout;
         let (reply, answer) = oneshot::channel();
         let envelope: Envelope<A> = Box::new(envelope::Ask { message, reply });
-        match self.cell.mailbox.try_send(envelope) {
+        match self.cell.push(envelope) {
             Ok(()) => {}
             Err(PushError::Closed(envelope)) => {
                 return Err(AskError::Stopped(unwrap_ask::<A, M>(envelope)));
             }
             Err(PushError::Full(envelope)) => {
-                match tokio::time::timeout_at(deadline, self.cell.mailbox.send(envelope)).await {
+                match tokio::time::timeout_at(deadline, self.cell.push_waiting(envelope)).await {
                     Ok(Ok(())) => {}
                     Ok(Err(ClosedError(envelope))) => {
                         return Err(AskError::Stopped(unwrap_ask::<A, M>(envelope)));

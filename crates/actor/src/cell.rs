@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use flowbed_lockfree::channel;
+use flowbed_lockfree::{ClosedError, PushError, channel};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
@@ -12,7 +12,7 @@ use crate::actor::Actor;
 use crate::envelope::Envelope;
 use crate::exit::{ActorId, ExitKind, ExitReason, ExitSignal};
 use crate::lifecycle::{ExitWatchers, KillSwitch, RefCount};
-use crate::signal::{Control, Signal};
+use crate::signal::{Control, Lane, Signal};
 use crate::stats::{ActorStats, Counters};
 use crate::sync::{Mutex, lock};
 
@@ -23,7 +23,7 @@ pub(crate) struct Core {
     pub(crate) type_name: &'static str,
     /// Runs under a supervisor (which decides what a stop means; see `ActorRef::stop`).
     pub(crate) supervised: bool,
-    pub(crate) signals: channel::Sender<Signal>,
+    pub(crate) lane: Lane,
     pub(crate) refs: RefCount,
     pub(crate) kill: KillSwitch,
     pub(crate) watchers: ExitWatchers<Watcher>,
@@ -36,16 +36,12 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn new(
-        type_name: &'static str,
-        supervised: bool,
-        signals: channel::Sender<Signal>,
-    ) -> Self {
+    pub(crate) fn new(type_name: &'static str, supervised: bool, lane: Lane) -> Self {
         Self {
             id: ActorId::next(),
             type_name,
             supervised,
-            signals,
+            lane,
             refs: RefCount::new(),
             kill: KillSwitch::new(),
             watchers: ExitWatchers::new(),
@@ -58,7 +54,7 @@ impl Core {
 
     /// Puts a signal on the priority lane (lost only if the actor has ended).
     pub(crate) fn signal(&self, signal: Signal) {
-        let _ = self.signals.try_send(signal);
+        self.lane.send(signal);
     }
 
     pub(crate) fn control(&self, control: Control) {
@@ -119,7 +115,7 @@ pub(crate) enum Watcher {
     Actor {
         id: ActorId,
         kind: ExitKind,
-        signals: channel::Sender<Signal>,
+        lane: Lane,
     },
     /// A callback (the registry removing a name).
     Hook(ExitHook),
@@ -128,8 +124,8 @@ pub(crate) enum Watcher {
 impl Watcher {
     pub(crate) fn notify(self, from: ActorId, reason: &ExitReason) {
         match self {
-            Self::Actor { kind, signals, .. } => {
-                let _ = signals.try_send(Signal::Exit(ExitSignal {
+            Self::Actor { kind, lane, .. } => {
+                lane.send(Signal::Exit(ExitSignal {
                     from,
                     reason: reason.clone(),
                     kind,
@@ -162,6 +158,23 @@ pub(crate) struct ActorCell<A: Actor> {
 }
 
 impl<A: Actor> ActorCell<A> {
+    /// Puts a message in the mailbox if there is room, and wakes the actor if it sleeps.
+    pub(crate) fn push(&self, envelope: Envelope<A>) -> Result<(), PushError<Envelope<A>>> {
+        self.mailbox.try_send(envelope)?;
+        self.core.lane.doorbell.ring();
+        Ok(())
+    }
+
+    /// Puts a message in the mailbox, waiting for room, and wakes the actor if it sleeps.
+    pub(crate) async fn push_waiting(
+        &self,
+        envelope: Envelope<A>,
+    ) -> Result<(), ClosedError<Envelope<A>>> {
+        self.mailbox.send(envelope).await?;
+        self.core.lane.doorbell.ring();
+        Ok(())
+    }
+
     pub(crate) fn stats(&self) -> ActorStats {
         let counters = &self.core.counters;
         let load = |counter: &crate::sync::AtomicU64| counter.load(crate::sync::Ordering::Relaxed);

@@ -109,7 +109,7 @@ impl<A: Actor> Context<A> {
         other.cell.core.watch(Watcher::Actor {
             id: self.id(),
             kind: ExitKind::Monitor,
-            signals: self.cell.core.signals.clone(),
+            lane: self.cell.core.lane.clone(),
         });
     }
 
@@ -180,12 +180,12 @@ pub(crate) fn link(a: &crate::cell::Core, b: &crate::cell::Core) {
     a.watch(Watcher::Actor {
         id: b.id,
         kind: ExitKind::Link,
-        signals: b.signals.clone(),
+        lane: b.lane.clone(),
     });
     b.watch(Watcher::Actor {
         id: a.id,
         kind: ExitKind::Link,
-        signals: a.signals.clone(),
+        lane: a.lane.clone(),
     });
 }
 

@@ -56,6 +56,7 @@ mod actor;
 mod actor_ref;
 mod cell;
 mod context;
+mod deadline;
 mod envelope;
 mod error;
 mod exit;
@@ -91,7 +92,7 @@ pub use timer::TimerHandle;
 #[cfg(flowbed_loom)]
 #[doc(hidden)]
 pub mod loom_api {
-    pub use crate::lifecycle::{ExitWatchers, KillSwitch, RefCount};
+    pub use crate::lifecycle::{Doorbell, ExitWatchers, KillSwitch, RefCount};
 }
 
 #[cfg(doctest)]

@@ -19,19 +19,19 @@ use crate::envelope::Envelope;
 use crate::exit::{ActorId, ExitKind, ExitReason, ExitSignal};
 use crate::handler_slot::HandlerSlot;
 use crate::lifecycle::KillSwitch;
-use crate::signal::{Control, Signal};
+use crate::signal::{Control, Lane, Signal};
 use crate::spawn::DeadLetterHook;
 use crate::stats::Counters;
 
 /// Where a supervised child reports the end of each run.
 #[derive(Debug, Clone)]
 pub(crate) struct Parent {
-    pub(crate) signals: channel::Sender<Signal>,
+    pub(crate) lane: Lane,
 }
 
 impl Parent {
     fn run_ended(&self, child: ActorId, run: u64, reason: ExitReason) {
-        let _ = self.signals.try_send(Signal::Exit(ExitSignal {
+        self.lane.send(Signal::Exit(ExitSignal {
             from: child,
             reason,
             kind: ExitKind::Child,
@@ -309,17 +309,24 @@ impl<A: Actor> ActorTask<A> {
             Err(PopError::Empty) if until_empty => return Event::Drained,
             Err(PopError::Empty) => {}
         }
-        let mut signal = self.signals.recv();
-        let mut message = self.inbox.recv();
+        // Sleep until a sender rings the doorbell: arm it, then look once more.
+        let doorbell = &*self.cell.core.lane.doorbell;
         poll_fn(|cx| {
-            if let Poll::Ready(signal) = Pin::new(&mut signal).poll(cx) {
-                let signal = signal.expect("the cell holds a sender of the priority lane");
+            doorbell.arm(cx.waker());
+            if let Ok(signal) = self.signals.try_recv() {
+                doorbell.disarm();
                 return Poll::Ready(Event::Signal(signal));
             }
-            match Pin::new(&mut message).poll(cx) {
-                Poll::Ready(Ok(envelope)) => Poll::Ready(Event::Message(envelope)),
-                Poll::Ready(Err(_)) => Poll::Ready(Event::Drained),
-                Poll::Pending => Poll::Pending,
+            match self.inbox.try_recv() {
+                Ok(envelope) => {
+                    doorbell.disarm();
+                    Poll::Ready(Event::Message(envelope))
+                }
+                Err(PopError::Closed) => {
+                    doorbell.disarm();
+                    Poll::Ready(Event::Drained)
+                }
+                Err(PopError::Empty) => Poll::Pending,
             }
         })
         .await

@@ -1,8 +1,36 @@
 //! What travels on an actor's priority lane: control from outside, ahead of any message.
 
+use std::sync::Arc;
+
+use flowbed_lockfree::channel;
 use tokio::sync::oneshot;
 
 use crate::exit::{ExitReason, ExitSignal};
+use crate::lifecycle::Doorbell;
+
+/// The sending side of an actor's priority lane: pushes a signal and rings the actor's
+/// doorbell. Links, monitors and a supervised child's parent hold clones.
+#[derive(Debug, Clone)]
+pub(crate) struct Lane {
+    sender: channel::Sender<Signal>,
+    pub(crate) doorbell: Arc<Doorbell>,
+}
+
+impl Lane {
+    pub(crate) fn new(sender: channel::Sender<Signal>) -> Self {
+        Self {
+            sender,
+            doorbell: Arc::new(Doorbell::new()),
+        }
+    }
+
+    /// Delivers the signal (dropped if the actor has ended).
+    pub(crate) fn send(&self, signal: Signal) {
+        if self.sender.try_send(signal).is_ok() {
+            self.doorbell.ring();
+        }
+    }
+}
 
 /// A signal, handled before the next queued message.
 #[derive(Debug)]

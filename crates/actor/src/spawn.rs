@@ -14,6 +14,7 @@ use crate::cell::{ActorCell, Core};
 use crate::envelope::DeadLetter;
 use crate::error::ConfigError;
 use crate::run::{ActorTask, Parent, Runs};
+use crate::signal::Lane;
 use crate::sync::lock;
 
 /// An actor's mailbox: bounded (the default) or, when asked for explicitly, unbounded.
@@ -154,7 +155,7 @@ impl Spawn {
         };
         let (signals, signal_inbox) = channel::unbounded();
         let cell = Arc::new(ActorCell {
-            core: Core::new(std::any::type_name::<A>(), supervised, signals),
+            core: Core::new(std::any::type_name::<A>(), supervised, Lane::new(signals)),
             mailbox,
             ask_timeout: self.ask_timeout,
         });

@@ -398,7 +398,7 @@ impl Actor for Supervisor {
         let mut supervisor = Supervisor {
             children: Vec::with_capacity(spec.children.len()),
             parent: Parent {
-                signals: ctx.core().signals.clone(),
+                lane: ctx.core().lane.clone(),
             },
             spec,
             restarts: VecDeque::new(),
