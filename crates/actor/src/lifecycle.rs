@@ -131,7 +131,9 @@ impl Doorbell {
         self.waker.register(waker);
         #[cfg(flowbed_loom)]
         self.waker.register_by_ref(waker);
-        self.armed.store(true, Ordering::Relaxed);
+        // A read-modify-write, so the flag's latest value is the one a ringer's swap
+        // competes with.
+        self.armed.swap(true, Ordering::AcqRel);
         fence(Ordering::SeqCst);
     }
 

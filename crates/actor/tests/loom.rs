@@ -7,6 +7,9 @@
 //!   see zero, the dropped holder's writes are visible to it.
 //! * `KillSwitch`: a kill on one thread always wakes a task waiting in `poll_killed` on
 //!   another (no lost wake-up), also after `reset()` for the next run.
+//! * `Doorbell`: two senders push a message each and ring while the actor takes messages
+//!   and sleeps between them (arm, look again, sleep): it always gets both, never sleeps
+//!   through one (no lost wake-up).
 //! * `ExitWatchers`: a watcher added while the actor finishes is either returned by
 //!   `finish()` or handed back by `add()`, exactly once; a `remove()` racing `finish()`
 //!   removes it or sees it finished, never both and never a duplicate.
@@ -17,7 +20,7 @@
 
 use std::future::poll_fn;
 
-use flowbed_actor::loom_api::{ExitWatchers, KillSwitch, RefCount};
+use flowbed_actor::loom_api::{Doorbell, ExitWatchers, KillSwitch, RefCount};
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
@@ -132,6 +135,44 @@ fn a_kill_always_wakes_the_waiting_task_also_after_a_reset() {
             switch.reset();
         }
         assert!(!switch.is_killed());
+    });
+}
+
+#[test]
+fn a_ring_after_a_push_always_wakes_the_sleeping_actor() {
+    loom::model(|| {
+        let doorbell = Arc::new(Doorbell::new());
+        // The mailbox: messages pushed so far (the actor takes them in order).
+        let pushed = Arc::new(AtomicUsize::new(0));
+        let senders: Vec<_> = (0..2)
+            .map(|_| {
+                let (doorbell, pushed) = (doorbell.clone(), pushed.clone());
+                thread::spawn(move || {
+                    pushed.fetch_add(1, Ordering::Relaxed);
+                    doorbell.ring();
+                })
+            })
+            .collect();
+        let mut taken = 0;
+        while taken < 2 {
+            // Blocks for ever (loom reports a deadlock) if a wake-up is lost.
+            loom::future::block_on(poll_fn(|cx| {
+                if pushed.load(Ordering::Relaxed) > taken {
+                    return std::task::Poll::Ready(());
+                }
+                doorbell.arm(cx.waker());
+                if pushed.load(Ordering::Relaxed) > taken {
+                    doorbell.disarm();
+                    std::task::Poll::Ready(())
+                } else {
+                    std::task::Poll::Pending
+                }
+            }));
+            taken += 1;
+        }
+        for sender in senders {
+            sender.join().expect("no panic");
+        }
     });
 }
 
