@@ -152,7 +152,7 @@ impl<A: Actor> ActorRef<A> {
         .await
         {
             SendOutcome::Sent => {
-                self.cell.core.lane.doorbell.ring();
+                self.cell.core.lane.doorbell().ring();
                 Ok(())
             }
             SendOutcome::Closed(envelope) => Err(SendError::Stopped(unwrap_tell(envelope))),

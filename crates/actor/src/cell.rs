@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use flowbed_lockfree::{ClosedError, PushError, channel};
-use tokio::sync::watch;
+use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
 use crate::actor::Actor;
@@ -14,7 +14,7 @@ use crate::exit::{ActorId, ExitKind, ExitReason, ExitSignal};
 use crate::lifecycle::{ExitWatchers, KillSwitch, RefCount};
 use crate::signal::{Control, Lane, Signal};
 use crate::stats::{ActorStats, Counters};
-use crate::sync::{Mutex, lock};
+use crate::sync::{AtomicBool, Mutex, Ordering, lock};
 
 /// The part of an actor that does not depend on its type: enough to stop, kill, link,
 /// monitor and supervise it.
@@ -30,7 +30,10 @@ pub(crate) struct Core {
     /// Set just before the watchers are told, so one added too late (handed back by
     /// `watchers.add`) is told the same reason.
     pub(crate) ending: OnceLock<ExitReason>,
-    pub(crate) exit: watch::Sender<Option<ExitReason>>,
+    /// True once the actor has ended for good (after its watchers were told).
+    pub(crate) exited: AtomicBool,
+    /// Wakes everyone in `wait_for_exit`.
+    pub(crate) exit_notify: Notify,
     pub(crate) counters: Counters,
     pub(crate) task: Mutex<Option<AbortHandle>>,
 }
@@ -46,7 +49,8 @@ impl Core {
             kill: KillSwitch::new(),
             watchers: ExitWatchers::new(),
             ending: OnceLock::new(),
-            exit: watch::Sender::new(None),
+            exited: AtomicBool::new(false),
+            exit_notify: Notify::new(),
             counters: Counters::default(),
             task: Mutex::new(None),
         }
@@ -74,17 +78,21 @@ impl Core {
     }
 
     pub(crate) fn is_alive(&self) -> bool {
-        self.exit.borrow().is_none()
+        !self.exited.load(Ordering::Acquire)
     }
 
     /// Waits until the actor has ended for good.
     pub(crate) async fn wait_for_exit(&self) -> ExitReason {
-        let mut exit = self.exit.subscribe();
-        let reason = exit
-            .wait_for(Option::is_some)
-            .await
-            .expect("the sender lives in the core");
-        reason.clone().expect("waited for Some")
+        loop {
+            let notified = self.exit_notify.notified();
+            let mut notified = std::pin::pin!(notified);
+            // Registered before the check, so a notification in between is not missed.
+            notified.as_mut().enable();
+            if self.exited.load(Ordering::Acquire) {
+                return self.ending.get().expect("set before exited").clone();
+            }
+            notified.await;
+        }
     }
 
     /// Ends the actor for good: tells every watcher, then publishes the reason (so whoever
@@ -94,7 +102,8 @@ impl Core {
         for watcher in self.watchers.finish() {
             watcher.notify(self.id, &reason);
         }
-        self.exit.send_replace(Some(reason));
+        self.exited.store(true, Ordering::Release);
+        self.exit_notify.notify_waiters();
     }
 
     /// Tells `watcher` about our end: now if we have ended, else when we do.
@@ -161,7 +170,7 @@ impl<A: Actor> ActorCell<A> {
     /// Puts a message in the mailbox if there is room, and wakes the actor if it sleeps.
     pub(crate) fn push(&self, envelope: Envelope<A>) -> Result<(), PushError<Envelope<A>>> {
         self.mailbox.try_send(envelope)?;
-        self.core.lane.doorbell.ring();
+        self.core.lane.doorbell().ring();
         Ok(())
     }
 
@@ -171,7 +180,7 @@ impl<A: Actor> ActorCell<A> {
         envelope: Envelope<A>,
     ) -> Result<(), ClosedError<Envelope<A>>> {
         self.mailbox.send(envelope).await?;
-        self.core.lane.doorbell.ring();
+        self.core.lane.doorbell().ring();
         Ok(())
     }
 

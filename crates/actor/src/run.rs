@@ -79,7 +79,7 @@ enum Handled {
 pub(crate) struct ActorTask<A: Actor> {
     cell: Arc<ActorCell<A>>,
     inbox: channel::Receiver<Envelope<A>>,
-    signals: channel::Receiver<Signal>,
+    signals: Lane,
     dead_letters: Option<DeadLetterHook>,
     slot: HandlerSlot,
     exit: Option<ExitReason>,
@@ -89,7 +89,7 @@ impl<A: Actor> ActorTask<A> {
     pub(crate) fn new(
         cell: Arc<ActorCell<A>>,
         inbox: channel::Receiver<Envelope<A>>,
-        signals: channel::Receiver<Signal>,
+        signals: Lane,
         dead_letters: Option<DeadLetterHook>,
     ) -> Self {
         Self {
@@ -134,7 +134,7 @@ impl<A: Actor> ActorTask<A> {
         let mut last_end = ExitReason::Stopped;
         loop {
             // Between runs only the supervisor's commands count; messages wait for the next run.
-            let Ok(signal) = self.signals.recv().await else {
+            let Some(signal) = self.signals.recv().await else {
                 return last_end;
             };
             match signal {
@@ -300,7 +300,7 @@ impl<A: Actor> ActorTask<A> {
     /// The next signal (first) or message; `Drained` when the mailbox is closed and empty,
     /// or just empty if `until_empty`.
     async fn next_event(&mut self, until_empty: bool) -> Event<A> {
-        if let Ok(signal) = self.signals.try_recv() {
+        if let Some(signal) = self.signals.try_recv() {
             return Event::Signal(signal);
         }
         match self.inbox.try_recv() {
@@ -310,10 +310,10 @@ impl<A: Actor> ActorTask<A> {
             Err(PopError::Empty) => {}
         }
         // Sleep until a sender rings the doorbell: arm it, then look once more.
-        let doorbell = &*self.cell.core.lane.doorbell;
+        let doorbell = self.cell.core.lane.doorbell();
         poll_fn(|cx| {
             doorbell.arm(cx.waker());
-            if let Ok(signal) = self.signals.try_recv() {
+            if let Some(signal) = self.signals.try_recv() {
                 doorbell.disarm();
                 return Poll::Ready(Event::Signal(signal));
             }
@@ -402,9 +402,8 @@ impl<A: Actor> Drop for ActorTask<A> {
                 let _ = std::panic::catch_unwind(AssertUnwindSafe(|| hook(letter)));
             }
         }
-        self.signals.close();
         // Dropping queued signals closes any reply channel a supervisor waits on.
-        while self.signals.try_recv().is_ok() {}
+        drop(self.signals.close());
         core.finish(reason);
     }
 }

@@ -1,34 +1,105 @@
 //! What travels on an actor's priority lane: control from outside, ahead of any message.
 
+use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::sync::Arc;
+use std::task::Poll;
 
-use flowbed_lockfree::channel;
 use tokio::sync::oneshot;
 
 use crate::exit::{ExitReason, ExitSignal};
 use crate::lifecycle::Doorbell;
+use crate::sync::{AtomicBool, Mutex, Ordering, lock};
 
-/// The sending side of an actor's priority lane: pushes a signal and rings the actor's
-/// doorbell. Links, monitors and a supervised child's parent hold clones.
+/// An actor's priority lane: signals wait here and are handled before the next queued
+/// message. Signals are rare, so it is a short mutex-protected queue (no allocation until
+/// the first signal) with a flag that makes the actor's per-message check one load.
+/// Links, monitors and a supervised child's parent hold clones.
 #[derive(Debug, Clone)]
 pub(crate) struct Lane {
-    sender: channel::Sender<Signal>,
-    pub(crate) doorbell: Arc<Doorbell>,
+    inner: Arc<LaneInner>,
+}
+
+#[derive(Debug)]
+struct LaneInner {
+    /// `None` once the actor has ended: later signals are dropped at once (and with them
+    /// any reply channel, so nobody waits on an ended actor).
+    queue: Mutex<Option<VecDeque<Signal>>>,
+    /// True while the queue may hold a signal.
+    pending: AtomicBool,
+    /// Wakes the actor for a signal or a message.
+    doorbell: Doorbell,
 }
 
 impl Lane {
-    pub(crate) fn new(sender: channel::Sender<Signal>) -> Self {
+    pub(crate) fn new() -> Self {
         Self {
-            sender,
-            doorbell: Arc::new(Doorbell::new()),
+            inner: Arc::new(LaneInner {
+                queue: Mutex::new(Some(VecDeque::new())),
+                pending: AtomicBool::new(false),
+                doorbell: Doorbell::new(),
+            }),
         }
     }
 
-    /// Delivers the signal (dropped if the actor has ended).
+    /// Delivers the signal (dropped if the actor has ended) and wakes the actor.
     pub(crate) fn send(&self, signal: Signal) {
-        if self.sender.try_send(signal).is_ok() {
-            self.doorbell.ring();
+        {
+            let mut queue = lock(&self.inner.queue);
+            let Some(queue) = queue.as_mut() else { return };
+            queue.push_back(signal);
+            self.inner.pending.store(true, Ordering::Relaxed);
         }
+        self.inner.doorbell.ring();
+    }
+
+    /// The next signal, if any (one load when there is none).
+    pub(crate) fn try_recv(&self) -> Option<Signal> {
+        if !self.inner.pending.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut queue = lock(&self.inner.queue);
+        let queue = queue.as_mut()?;
+        let signal = queue.pop_front();
+        if queue.is_empty() {
+            self.inner.pending.store(false, Ordering::Relaxed);
+        }
+        signal
+    }
+
+    /// Waits for the next signal (messages are not looked at).
+    pub(crate) async fn recv(&self) -> Option<Signal> {
+        poll_fn(|cx| {
+            if let Some(signal) = self.try_recv() {
+                return Poll::Ready(Some(signal));
+            }
+            self.inner.doorbell.arm(cx.waker());
+            match self.try_recv() {
+                Some(signal) => {
+                    self.inner.doorbell.disarm();
+                    Poll::Ready(Some(signal))
+                }
+                None if self.is_closed() => Poll::Ready(None),
+                None => Poll::Pending,
+            }
+        })
+        .await
+    }
+
+    /// Closes the lane for good and hands back what was queued.
+    pub(crate) fn close(&self) -> VecDeque<Signal> {
+        let queue = lock(&self.inner.queue).take().unwrap_or_default();
+        self.inner.pending.store(false, Ordering::Relaxed);
+        queue
+    }
+
+    fn is_closed(&self) -> bool {
+        lock(&self.inner.queue).is_none()
+    }
+
+    /// The actor's doorbell (also rung by mailbox senders).
+    pub(crate) fn doorbell(&self) -> &Doorbell {
+        &self.inner.doorbell
     }
 }
 

@@ -153,13 +153,13 @@ impl Spawn {
             Mailbox::Bounded(capacity) => channel::bounded(capacity.get()),
             Mailbox::Unbounded => channel::unbounded(),
         };
-        let (signals, signal_inbox) = channel::unbounded();
+        let lane = Lane::new();
         let cell = Arc::new(ActorCell {
-            core: Core::new(std::any::type_name::<A>(), supervised, Lane::new(signals)),
+            core: Core::new(std::any::type_name::<A>(), supervised, lane.clone()),
             mailbox,
             ask_timeout: self.ask_timeout,
         });
-        let task = ActorTask::new(cell.clone(), inbox, signal_inbox, self.dead_letters.clone());
+        let task = ActorTask::new(cell.clone(), inbox, lane, self.dead_letters.clone());
         (ActorRef::from_cell(cell), task)
     }
 
