@@ -75,307 +75,11 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-/// The message: 32 bytes, as in `benches/actor.rs`.
-#[derive(Debug, Clone, Copy)]
-struct Payload([u8; 32]);
-
-const PAYLOAD: Payload = Payload([7; 32]);
-
-/// The handler of every actor: counts the message and returns the running count.
-fn count(total: &mut u64, payload: Payload) -> u64 {
-    std::hint::black_box(payload.0);
-    *total += 1;
-    *total
-}
-
-/// One actor library, as the report uses it.
-trait Peer {
-    type Handle: Send + Sync + 'static;
-
-    /// Spawns one counting actor with the default mailbox.
-    fn spawn() -> impl Future<Output = Self::Handle> + Send;
-    /// Asks it once and returns the reply (its count).
-    fn ask(actor: &Self::Handle) -> impl Future<Output = u64> + Send;
-    /// Stops every actor and waits until they have all stopped.
-    fn stop_all(actors: Vec<Self::Handle>) -> impl Future<Output = ()> + Send;
-}
-
-mod flowbed {
-    use flowbed_actor::{Actor, ActorRef, BoxError, Context, Message};
-
-    use super::{PAYLOAD, Payload, Peer, count};
-
-    pub(crate) struct Flowbed;
-
-    pub(crate) struct Counter(u64);
-
-    impl Actor for Counter {
-        type Args = ();
-
-        async fn on_start(_: (), _: &mut Context<Self>) -> Result<Self, BoxError> {
-            Ok(Self(0))
-        }
-    }
-
-    impl Message<Payload> for Counter {
-        type Reply = u64;
-
-        async fn handle(&mut self, payload: Payload, _: &mut Context<Self>) -> u64 {
-            count(&mut self.0, payload)
-        }
-    }
-
-    impl Peer for Flowbed {
-        type Handle = ActorRef<Counter>;
-
-        async fn spawn() -> ActorRef<Counter> {
-            Counter::spawn(())
-        }
-
-        async fn ask(actor: &ActorRef<Counter>) -> u64 {
-            actor.ask(PAYLOAD).await.expect("flowbed ask")
-        }
-
-        async fn stop_all(actors: Vec<ActorRef<Counter>>) {
-            for actor in &actors {
-                actor.stop();
-            }
-            for actor in &actors {
-                actor.wait_for_stop().await;
-            }
-        }
-    }
-}
-
-mod ractor_peer {
-    use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, call};
-
-    use super::{PAYLOAD, Payload, Peer, count};
-
-    pub(crate) struct Ractor;
-
-    pub(crate) enum CounterMsg {
-        // The tell variant of `benches/actor.rs`, unused here but part of the message type.
-        #[allow(dead_code)]
-        Tell(Payload),
-        Ask(Payload, RpcReplyPort<u64>),
-    }
-
-    pub(crate) struct Counter;
-
-    impl Actor for Counter {
-        type Msg = CounterMsg;
-        type State = u64;
-        type Arguments = ();
-
-        async fn pre_start(
-            &self,
-            _: ActorRef<CounterMsg>,
-            _: (),
-        ) -> Result<u64, ActorProcessingErr> {
-            Ok(0)
-        }
-
-        async fn handle(
-            &self,
-            _: ActorRef<CounterMsg>,
-            message: CounterMsg,
-            total: &mut u64,
-        ) -> Result<(), ActorProcessingErr> {
-            match message {
-                CounterMsg::Tell(payload) => {
-                    count(total, payload);
-                }
-                CounterMsg::Ask(payload, reply) => {
-                    let _ = reply.send(count(total, payload));
-                }
-            }
-            Ok(())
-        }
-    }
-
-    impl Peer for Ractor {
-        type Handle = ActorRef<CounterMsg>;
-
-        async fn spawn() -> ActorRef<CounterMsg> {
-            let (actor, _) = Actor::spawn(None, Counter, ())
-                .await
-                .unwrap_or_else(|e| panic!("ractor spawn: {e}"));
-            actor
-        }
-
-        async fn ask(actor: &ActorRef<CounterMsg>) -> u64 {
-            call!(actor, CounterMsg::Ask, PAYLOAD).unwrap_or_else(|e| panic!("ractor call: {e}"))
-        }
-
-        async fn stop_all(actors: Vec<ActorRef<CounterMsg>>) {
-            for actor in &actors {
-                actor
-                    .stop_and_wait(None, None)
-                    .await
-                    .unwrap_or_else(|e| panic!("ractor stop: {e}"));
-            }
-        }
-    }
-}
-
-mod kameo_peer {
-    use kameo::actor::{Actor, ActorRef, Spawn};
-    use kameo::error::Infallible;
-    use kameo::message::{Context, Message};
-
-    use super::{PAYLOAD, Payload, Peer, count};
-
-    pub(crate) struct Kameo;
-
-    pub(crate) struct Counter(u64);
-
-    impl Actor for Counter {
-        type Args = Self;
-        type Error = Infallible;
-
-        async fn on_start(args: Self, _: ActorRef<Self>) -> Result<Self, Infallible> {
-            Ok(args)
-        }
-    }
-
-    impl Message<Payload> for Counter {
-        type Reply = u64;
-
-        async fn handle(&mut self, payload: Payload, _: &mut Context<Self, u64>) -> u64 {
-            count(&mut self.0, payload)
-        }
-    }
-
-    impl Peer for Kameo {
-        type Handle = ActorRef<Counter>;
-
-        async fn spawn() -> ActorRef<Counter> {
-            Counter::spawn(Counter(0))
-        }
-
-        async fn ask(actor: &ActorRef<Counter>) -> u64 {
-            actor.ask(PAYLOAD).await.expect("kameo ask")
-        }
-
-        async fn stop_all(actors: Vec<ActorRef<Counter>>) {
-            for actor in &actors {
-                actor.stop_gracefully().await.expect("kameo stop");
-            }
-            for actor in &actors {
-                actor.wait_for_shutdown().await;
-            }
-        }
-    }
-}
-
-mod actix_peer {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use actix::{Actor, Addr, Context, Handler};
-
-    use super::{PAYLOAD, Payload, Peer, count};
-
-    pub(crate) struct Actix;
-
-    /// Actix actors running now (actix has no other way to wait for a stop): a static, so
-    /// the actor holds nothing more than the others.
-    static RUNNING: AtomicUsize = AtomicUsize::new(0);
-
-    impl actix::Message for Payload {
-        type Result = u64;
-    }
-
-    pub(crate) struct Counter(u64);
-
-    impl Actor for Counter {
-        type Context = Context<Self>;
-
-        fn started(&mut self, _: &mut Context<Self>) {
-            RUNNING.fetch_add(1, Ordering::Relaxed);
-        }
-
-        fn stopped(&mut self, _: &mut Context<Self>) {
-            RUNNING.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-
-    impl Handler<Payload> for Counter {
-        type Result = u64;
-
-        fn handle(&mut self, payload: Payload, _: &mut Context<Self>) -> u64 {
-            count(&mut self.0, payload)
-        }
-    }
-
-    impl Peer for Actix {
-        type Handle = Addr<Counter>;
-
-        async fn spawn() -> Addr<Counter> {
-            Counter(0).start()
-        }
-
-        async fn ask(actor: &Addr<Counter>) -> u64 {
-            actor.send(PAYLOAD).await.expect("actix send")
-        }
-
-        async fn stop_all(actors: Vec<Addr<Counter>>) {
-            // An actix actor stops once its last address is gone.
-            drop(actors);
-            while RUNNING.load(Ordering::Relaxed) > 0 {
-                tokio::task::yield_now().await;
-            }
-        }
-    }
-}
-
-mod tokio_peer {
-    use tokio::sync::{mpsc, oneshot};
-    use tokio::task::JoinHandle;
-
-    use super::{PAYLOAD, Payload, Peer, count};
-
-    pub(crate) struct Tokio;
-
-    type Request = (Payload, Option<oneshot::Sender<u64>>);
-
-    impl Peer for Tokio {
-        type Handle = (mpsc::Sender<Request>, JoinHandle<()>);
-
-        async fn spawn() -> Self::Handle {
-            let (sender, mut mailbox) = mpsc::channel::<Request>(64);
-            let task = tokio::spawn(async move {
-                let mut total = 0;
-                while let Some((payload, reply)) = mailbox.recv().await {
-                    let counted = count(&mut total, payload);
-                    if let Some(reply) = reply {
-                        let _ = reply.send(counted);
-                    }
-                }
-            });
-            (sender, task)
-        }
-
-        async fn ask((actor, _): &Self::Handle) -> u64 {
-            let (reply, answer) = oneshot::channel();
-            if actor.send((PAYLOAD, Some(reply))).await.is_err() {
-                panic!("tokio send: task stopped");
-            }
-            answer.await.expect("tokio reply")
-        }
-
-        async fn stop_all(actors: Vec<Self::Handle>) {
-            let mut tasks = Vec::with_capacity(actors.len());
-            for (sender, task) in actors {
-                drop(sender);
-                tasks.push(task);
-            }
-            for task in tasks {
-                task.await.expect("tokio task");
-            }
-        }
-    }
-}
+// The memory report uses the counting actors and `ask` of the shared peers only.
+#[allow(dead_code)]
+mod actor_peers;
+
+use actor_peers::{Actix, Flowbed, Kameo, PAYLOAD, Peer, Ractor, Tokio};
 
 /// What `n` idle actors of one library cost.
 struct Usage {
@@ -394,19 +98,21 @@ fn live() -> isize {
 async fn measure<P: Peer>(n: usize) -> Usage {
     let baseline = live();
     let mut actors = Vec::with_capacity(n);
-    let vec_bytes = (n * size_of::<P::Handle>()) as isize;
+    let vec_bytes = (n * size_of::<P::Counter>()) as isize;
     for _ in 0..n {
-        actors.push(P::spawn().await);
+        actors.push(P::spawn_counter().await);
     }
     for actor in &actors {
         assert_eq!(
-            P::ask(actor).await,
+            P::ask(actor, PAYLOAD).await,
             1,
             "every actor handles its first message"
         );
     }
     let used = live() - baseline - vec_bytes;
-    P::stop_all(actors).await;
+    for actor in actors {
+        P::shutdown(actor).await;
+    }
     // Let the runtime free the tasks that just finished.
     tokio::time::sleep(Duration::from_millis(100)).await;
     Usage {
@@ -460,26 +166,26 @@ fn main() {
         (
             "flowbed",
             "bounded 64 (default)",
-            usage::<flowbed::Flowbed>(&tokio_exec, n),
+            usage::<Flowbed>(&tokio_exec, n),
         ),
         (
             "ractor",
             "unbounded (its only kind)",
-            usage::<ractor_peer::Ractor>(&tokio_exec, n),
+            usage::<Ractor>(&tokio_exec, n),
         ),
         (
             "kameo",
             "bounded 64 (`spawn` default)",
-            usage::<kameo_peer::Kameo>(&tokio_exec, n),
+            usage::<Kameo>(&tokio_exec, n),
         ),
         (
             "tokio",
             "`mpsc::channel(64)`",
-            usage::<tokio_peer::Tokio>(&tokio_exec, n),
+            usage::<Tokio>(&tokio_exec, n),
         ),
         ("actix", "`Context` default (16; `do_send` ignores it)", {
             let system = actix::System::new();
-            usage::<actix_peer::Actix>(&Exec::Actix(&system), n)
+            usage::<Actix>(&Exec::Actix(&system), n)
         }),
     ];
     drop(runtime);

@@ -16,34 +16,20 @@ CRITERION_ARGS=(--warm-up-time 1 --measurement-time 3)
 
 mkdir -p "$OUT"
 cd "$REPO"
+# shellcheck source=benches/tools/rounds.sh
+source benches/tools/rounds.sh
 cargo bench -p flowbed-benches --bench actor --bench actor_memory --no-run
 
-{
-    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "commit: $(git rev-parse HEAD) (dirty files: $(git status --porcelain | wc -l))"
-    echo "nproc: $(nproc)"
-    echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
-    echo "rustc: $(rustc --version)"
-    echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "command: cargo bench -p flowbed-benches --bench actor -- ${CRITERION_ARGS[*]}"
-} > "$OUT/machine.txt"
+write_machine_info "$OUT" "cargo bench -p flowbed-benches --bench actor -- ${CRITERION_ARGS[*]}"
 
-run_dirs=()
-for round in $(seq 1 "$ROUNDS"); do
-    echo "== round $round of $ROUNDS (load $(cut -d' ' -f1-3 /proc/loadavg))"
-    rm -rf "$CARGO_TARGET_DIR"/criterion/actor_*
-    cargo bench -p flowbed-benches --bench actor -- "${CRITERION_ARGS[@]}" 2>&1 | tee "$OUT/round$round.log"
-    mkdir -p "$OUT/round$round/criterion"
-    cp -r "$CARGO_TARGET_DIR"/criterion/actor_* "$OUT/round$round/criterion/"
-    run_dirs+=("$OUT/round$round/criterion")
-done
+run_rounds actor actor_ "$OUT" "$ROUNDS" "${CRITERION_ARGS[@]}"
 
 echo "== memory (load $(cut -d' ' -f1-3 /proc/loadavg))"
 cargo bench -p flowbed-benches --bench actor_memory 2>&1 | tee "$OUT/memory.log"
 grep -E '^(\||actor_memory)' "$OUT/memory.log" > "$OUT/memory.md"
 
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/machine.txt"
-python3 benches/tools/criterion_table.py actor_ "${run_dirs[@]}" | tee "$OUT/table.md"
+python3 benches/tools/criterion_table.py actor_ "${RUN_DIRS[@]}" | tee "$OUT/table.md"
 echo
 cat "$OUT/memory.md"
 echo

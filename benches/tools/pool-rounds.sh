@@ -17,35 +17,21 @@ CRITERION_ARGS=(--warm-up-time 1 --measurement-time 3)
 
 mkdir -p "$OUT"
 cd "$REPO"
+# shellcheck source=benches/tools/rounds.sh
+source benches/tools/rounds.sh
 bash ci/services.sh
 cargo bench -p flowbed-benches --bench pool --no-run
 
-{
-    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "commit: $(git rev-parse HEAD) (dirty files: $(git status --porcelain | wc -l))"
-    echo "nproc: $(nproc)"
-    echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
-    echo "rustc: $(rustc --version)"
-    echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "command: cargo bench -p flowbed-benches --bench pool -- ${CRITERION_ARGS[*]}"
-} > "$OUT/machine.txt"
+write_machine_info "$OUT" "cargo bench -p flowbed-benches --bench pool -- ${CRITERION_ARGS[*]}"
 
-run_dirs=()
-for round in $(seq 1 "$ROUNDS"); do
-    echo "== round $round of $ROUNDS (load $(cut -d' ' -f1-3 /proc/loadavg))"
-    rm -rf "$CARGO_TARGET_DIR"/criterion/pool_*
-    cargo bench -p flowbed-benches --bench pool -- "${CRITERION_ARGS[@]}" 2>&1 | tee "$OUT/round$round.log"
-    mkdir -p "$OUT/round$round/criterion"
-    cp -r "$CARGO_TARGET_DIR"/criterion/pool_* "$OUT/round$round/criterion/"
-    run_dirs+=("$OUT/round$round/criterion")
-done
+run_rounds pool pool_ "$OUT" "$ROUNDS" "${CRITERION_ARGS[@]}"
 
 echo "== fairness (load $(cut -d' ' -f1-3 /proc/loadavg))"
 FLOWBED_POOL_FAIRNESS=1 cargo bench -p flowbed-benches --bench pool 2>&1 | tee "$OUT/fairness.log"
 grep -E '^(\||pool fairness)' "$OUT/fairness.log" > "$OUT/fairness.md"
 
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/machine.txt"
-python3 benches/tools/criterion_table.py pool_ "${run_dirs[@]}" | tee "$OUT/table.md"
+python3 benches/tools/criterion_table.py pool_ "${RUN_DIRS[@]}" | tee "$OUT/table.md"
 echo
 cat "$OUT/fairness.md"
 echo

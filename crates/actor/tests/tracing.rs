@@ -111,6 +111,14 @@ fn every_handled_message_gets_a_span_and_the_lifecycle_gets_events() {
         assert!(field("kind").ends_with("Echo"), "{fields:?}");
         assert!(field("message").ends_with("Ping"), "{fields:?}");
     }
-    assert!(recorded.events.iter().any(|e| e == "actor started"), "{:?}", recorded.events);
-    assert!(recorded.events.iter().any(|e| e == "actor run ended"), "{:?}", recorded.events);
+    assert!(
+        recorded.events.iter().any(|e| e == "actor started"),
+        "{:?}",
+        recorded.events
+    );
+    assert!(
+        recorded.events.iter().any(|e| e == "actor run ended"),
+        "{:?}",
+        recorded.events
+    );
 }
