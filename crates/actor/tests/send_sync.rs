@@ -7,7 +7,6 @@
 
 use std::cell::Cell;
 use std::fmt::Debug;
-use std::future::Future;
 use std::time::Duration;
 
 use flowbed_actor::{
@@ -17,40 +16,9 @@ use flowbed_actor::{
     Spawn, StartChildError, Strategy, Supervisor, SupervisorSpec, TimerHandle, WeakActorRef,
 };
 
-fn send<T: Send>() {}
-fn sync<T: Sync>() {}
-fn unpin<T: Unpin>() {}
-fn debug<T: Debug>() {}
-
-/// Send, Sync, Unpin and Debug at once.
-fn thread_safe<T: Send + Sync + Unpin + Debug>() {
-    send::<T>();
-    sync::<T>();
-    unpin::<T>();
-    debug::<T>();
-}
-
-/// An error type that can cross threads and be boxed into `anyhow`/`Box<dyn Error>`.
-fn error<E: std::error::Error + Send + Sync + 'static>() {}
-
-/// A future that can be moved to another thread. The future is built, checked and dropped
-/// without being polled.
-fn send_future<F: Future + Send>(future: F) -> F {
-    future
-}
-
-/// A future that `tokio::spawn` accepts.
-fn spawnable<F: Future + Send + 'static>(future: F) -> F {
-    future
-}
-
-/// Compiles only for types that are not `Sync`: `T::some_item` is ambiguous exactly when
-/// both impls apply.
-trait AmbiguousIfSync<A> {
-    fn some_item() {}
-}
-impl<T: ?Sized> AmbiguousIfSync<()> for T {}
-impl<T: ?Sized + Sync> AmbiguousIfSync<u8> for T {}
+use flowbed_testkit::thread_safety::{
+    debug, error, send, send_future, spawnable, thread_safe, unpin,
+};
 
 /// A plain actor.
 struct Counter(u64);
@@ -108,7 +76,7 @@ fn handles_are_thread_safe_whatever_the_actor() {
     handles_are_thread_safe_for::<Counter>();
     handles_are_thread_safe_for::<Cells>();
     handles_are_thread_safe_for::<Supervisor>();
-    <Cells as AmbiguousIfSync<_>>::some_item();
+    flowbed_testkit::assert_not_sync!(Cells);
 }
 
 #[test]
@@ -121,7 +89,7 @@ fn values_and_options_are_thread_safe() {
     send::<DeadLetter>();
     unpin::<DeadLetter>();
     debug::<DeadLetter>();
-    <DeadLetter as AmbiguousIfSync<_>>::some_item();
+    flowbed_testkit::assert_not_sync!(DeadLetter);
     thread_safe::<ExitReason>();
     thread_safe::<ExitSignal>();
     thread_safe::<ExitKind>();
@@ -153,7 +121,7 @@ fn errors_are_send_sync_std_errors() {
     send::<AskError<Bump>>();
     debug::<SendError<Bump>>();
     debug::<AskError<Bump>>();
-    <SendError<Bump> as AmbiguousIfSync<_>>::some_item();
+    flowbed_testkit::assert_not_sync!(SendError<Bump>);
     let error: Box<dyn std::error::Error + Send + Sync> = Box::new(SendError::Stopped(Add(1)));
     assert_eq!(error.to_string(), "actor stopped");
 }

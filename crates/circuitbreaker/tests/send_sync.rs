@@ -4,7 +4,6 @@
 
 use std::cell::Cell;
 use std::fmt::Debug;
-use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -16,32 +15,7 @@ use flowbed_circuitbreaker::{
     SlidingWindow, State, Subscription, WaitInOpen,
 };
 
-fn send<T: Send>() {}
-fn sync<T: Sync>() {}
-fn unpin<T: Unpin>() {}
-fn debug<T: Debug>() {}
-
-/// Send, Sync, Unpin and Debug at once.
-fn thread_safe<T: Send + Sync + Unpin + Debug>() {
-    send::<T>();
-    sync::<T>();
-    unpin::<T>();
-    debug::<T>();
-}
-
-/// An error type that can cross threads and be boxed into `anyhow`/`Box<dyn Error>`.
-fn error<E: std::error::Error + Send + Sync + 'static>() {}
-
-/// A future that can be moved to another thread. The future is built, checked and dropped
-/// without being polled.
-fn send_future<F: Future + Send>(future: F) -> F {
-    future
-}
-
-/// A future that `tokio::spawn` accepts.
-fn spawnable<F: Future + Send + 'static>(future: F) -> F {
-    future
-}
+use flowbed_testkit::thread_safety::{debug, error, send, send_future, spawnable, thread_safe};
 
 /// A `Send + Sync` error type that is not `Clone` or `Copy`.
 #[derive(Debug)]

@@ -4,9 +4,7 @@ use flowbed_lockfree::channel::{Receiver, Recv, Send as SendFuture, Sender};
 use flowbed_lockfree::spsc::{Consumer, Producer};
 use flowbed_lockfree::{ArrayQueue, PopError, PushError, SegQueue};
 
-fn send<T: Send>() {}
-fn sync<T: Sync>() {}
-fn unpin<T: Unpin>() {}
+use flowbed_testkit::thread_safety::{error, send, sync, unpin};
 
 /// A type that is `Send` but not `Sync`, to show the queues only need `T: Send`.
 type SendOnly = std::cell::Cell<u32>;
@@ -43,7 +41,6 @@ fn channel_ends_and_futures_are_send_sync_unpin() {
 
 #[test]
 fn errors_are_send_sync_and_std_errors() {
-    fn error<E: std::error::Error + Send + Sync + 'static>() {}
     error::<PushError<u32>>();
     error::<PopError>();
 }

@@ -4,7 +4,6 @@
 
 use std::cell::Cell;
 use std::fmt::Debug;
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -14,40 +13,9 @@ use flowbed_pool::{
     Pool, PoolError, Pooled, ResizeError, Stats,
 };
 
-fn send<T: Send>() {}
-fn sync<T: Sync>() {}
-fn unpin<T: Unpin>() {}
-fn debug<T: Debug>() {}
-
-/// Send, Sync, Unpin and Debug at once.
-fn thread_safe<T: Send + Sync + Unpin + Debug>() {
-    send::<T>();
-    sync::<T>();
-    unpin::<T>();
-    debug::<T>();
-}
-
-/// An error type that can cross threads and be boxed into `anyhow`/`Box<dyn Error>`.
-fn error<E: std::error::Error + Send + Sync + 'static>() {}
-
-/// A future that can be moved to another thread. The future is built, checked and dropped
-/// without being polled.
-fn send_future<F: Future + Send>(future: F) -> F {
-    future
-}
-
-/// A future that `tokio::spawn` accepts.
-fn spawnable<F: Future + Send + 'static>(future: F) -> F {
-    future
-}
-
-/// Compiles only for types that are not `Sync`: `T::some_item` is ambiguous exactly when
-/// both impls apply.
-trait AmbiguousIfSync<A> {
-    fn some_item() {}
-}
-impl<T: ?Sized> AmbiguousIfSync<()> for T {}
-impl<T: ?Sized + Sync> AmbiguousIfSync<u8> for T {}
+use flowbed_testkit::thread_safety::{
+    debug, error, send, send_future, spawnable, thread_safe, unpin,
+};
 
 /// A manager of plain, `Send + Sync` connections.
 #[derive(Debug, Default)]
@@ -103,7 +71,7 @@ fn pooled_is_sync_exactly_when_the_connection_is() {
     unpin::<Pooled<Cells>>();
     debug::<Pooled<Cells>>();
     // `Pooled<Cells>` derefs to a `Cell`: sharing it would share the cell.
-    <Pooled<Cells> as AmbiguousIfSync<_>>::some_item();
+    flowbed_testkit::assert_not_sync!(Pooled<Cells>);
 }
 
 #[test]

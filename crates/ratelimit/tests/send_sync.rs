@@ -3,9 +3,7 @@
 
 use std::cell::Cell;
 use std::collections::hash_map::RandomState;
-use std::fmt::Debug;
 #[cfg(feature = "tokio")]
-use std::future::Future;
 use std::num::NonZeroU32;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -19,31 +17,9 @@ use flowbed_ratelimit::{
     Limiter, ManualClock, MonotonicClock, Quota, QuotaError, RateLimiter, SlidingWindow, WhenFull,
 };
 
-fn send<T: Send>() {}
-fn sync<T: Sync>() {}
-fn unpin<T: Unpin>() {}
-fn debug<T: Debug>() {}
-
-/// Send, Sync, Unpin and Debug at once.
-fn thread_safe<T: Send + Sync + Unpin + Debug>() {
-    send::<T>();
-    sync::<T>();
-    unpin::<T>();
-    debug::<T>();
-}
-
-/// A future that can be moved to another thread (`tokio::spawn` on a multi-threaded
-/// runtime needs this). The future is built, checked and dropped without being polled.
+use flowbed_testkit::thread_safety::{send, sync, thread_safe};
 #[cfg(feature = "tokio")]
-fn send_future<F: Future + Send>(future: F) -> F {
-    future
-}
-
-/// A future that `tokio::spawn` accepts.
-#[cfg(feature = "tokio")]
-fn spawnable<F: Future + Send + 'static>(future: F) -> F {
-    future
-}
+use flowbed_testkit::thread_safety::{send_future, spawnable};
 
 fn quota() -> Quota {
     Quota::per_second(NonZeroU32::new(10).unwrap())
@@ -99,12 +75,13 @@ fn keyed_limiters_and_builders_are_thread_safe() {
 
 #[test]
 fn errors_are_send_sync_and_std_errors() {
-    error::<QuotaError>();
-    error::<InsufficientCapacity>();
-    error::<KeyedCheckError>();
+    copyable_error::<QuotaError>();
+    copyable_error::<InsufficientCapacity>();
+    copyable_error::<KeyedCheckError>();
 }
 
-fn error<E: std::error::Error + Send + Sync + Unpin + Copy + Eq + 'static>() {}
+/// A thread-safe error that is a plain value (copied and compared, as these are).
+fn copyable_error<E: std::error::Error + Send + Sync + Unpin + Copy + Eq + 'static>() {}
 
 #[cfg(feature = "tokio")]
 #[test]
@@ -115,7 +92,7 @@ fn tokio_types_are_thread_safe() {
     thread_safe::<KeyedRateLimiter<Arc<str>, TokioClock>>();
     thread_safe::<ConcurrencyLimit>();
     thread_safe::<Permit>();
-    error::<AcquireError>();
+    copyable_error::<AcquireError>();
 }
 
 #[cfg(feature = "tokio")]

@@ -6,10 +6,7 @@ use flowbed_workerpool::{
     WorkerPool,
 };
 
-fn send<T: Send>() {}
-fn sync<T: Sync>() {}
-fn unpin<T: Unpin>() {}
-fn error<E: std::error::Error + Send + 'static>() {}
+use flowbed_testkit::thread_safety::{send, send_error, sync, unpin};
 
 /// A value that is `Send` but not `Sync`: handles and rejections only need `T: Send`.
 type SendOnly = std::cell::Cell<u32>;
@@ -57,7 +54,7 @@ fn pending_jobs_can_be_run_on_another_thread() {
 fn rejections_hand_back_send_closures_and_are_errors() {
     send::<Rejected<SendClosure>>();
     sync::<Rejected<fn()>>();
-    error::<Rejected<SendClosure>>();
+    send_error::<Rejected<SendClosure>>();
 }
 
 #[test]
@@ -65,11 +62,11 @@ fn errors_are_send_and_std_errors() {
     // `JobError::Panicked` holds a `Box<dyn Any + Send>` panic payload (as
     // `std::thread::Result` does), so `JobError` is `Send` but not `Sync`.
     send::<JobError>();
-    error::<JobError>();
-    error::<JoinTimeoutError<u32>>();
+    send_error::<JobError>();
+    send_error::<JoinTimeoutError<u32>>();
     send::<ConfigError>();
     sync::<ConfigError>();
-    error::<ConfigError>();
+    send_error::<ConfigError>();
 }
 
 #[test]
