@@ -49,7 +49,6 @@
 //!
 //! Run: `cargo bench -p flowbed-benches --bench actor` (`-- --test` runs each once).
 
-use std::future::Future;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -66,7 +65,7 @@ const TELL_BATCH: u64 = 10_000;
 
 mod actor_peers;
 
-use actor_peers::{Actix, Flowbed, Kameo, PAYLOAD, Peer, Ractor, Sink, Tokio};
+use actor_peers::{Actix, Exec, Flowbed, Kameo, PAYLOAD, Peer, Ractor, Sink, Tokio};
 
 // ---------------------------------------------------------------------------------------
 // The measured loops, the same for every peer.
@@ -135,30 +134,6 @@ async fn spawn_loop<P: Peer>(iters: u64) -> Duration {
 
 // ---------------------------------------------------------------------------------------
 // Where the loops run.
-
-/// The runtime a peer's actors and sender run on.
-enum Exec<'a> {
-    /// A task spawned on the group's 2-worker tokio runtime.
-    Tokio(&'a Runtime),
-    /// The group's `actix::System`: its single-threaded arbiter runs the actors, and the
-    /// sender runs on the same thread.
-    Actix(&'a actix::SystemRunner),
-}
-
-impl Exec<'_> {
-    fn run<F>(&self, future: F) -> F::Output
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        match self {
-            Exec::Tokio(runtime) => runtime.block_on(async move {
-                tokio::spawn(future).await.expect("a bench task panicked")
-            }),
-            Exec::Actix(system) => system.block_on(future),
-        }
-    }
-}
 
 fn multi_thread_runtime(workers: usize) -> Runtime {
     tokio::runtime::Builder::new_multi_thread()

@@ -22,11 +22,8 @@
 //! `-- --test` 500 actors.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-
-use tokio::runtime::Runtime;
 
 /// The system allocator, counting the bytes currently allocated.
 struct Counting;
@@ -79,7 +76,7 @@ static ALLOCATOR: Counting = Counting;
 #[allow(dead_code)]
 mod actor_peers;
 
-use actor_peers::{Actix, Flowbed, Kameo, PAYLOAD, Peer, Ractor, Tokio};
+use actor_peers::{Actix, Exec, Flowbed, Kameo, PAYLOAD, Peer, Ractor, Tokio};
 
 /// What `n` idle actors of one library cost.
 struct Usage {
@@ -118,31 +115,6 @@ async fn measure<P: Peer>(n: usize) -> Usage {
     Usage {
         live: used,
         left: live() - baseline,
-    }
-}
-
-/// The runtime a library's actors run on.
-enum Exec<'a> {
-    /// A task on the 2-worker tokio runtime.
-    Tokio(&'a Runtime),
-    /// The actix System's single-threaded arbiter.
-    Actix(&'a actix::SystemRunner),
-}
-
-impl Exec<'_> {
-    fn run<F>(&self, future: F) -> F::Output
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        match self {
-            Exec::Tokio(runtime) => runtime.block_on(async move {
-                tokio::spawn(future)
-                    .await
-                    .expect("the report task panicked")
-            }),
-            Exec::Actix(system) => system.block_on(future),
-        }
     }
 }
 

@@ -7,6 +7,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 
 /// The message of every workload: 32 bytes.
@@ -693,3 +694,30 @@ pub(crate) use flowbed::Flowbed;
 pub(crate) use kameo_peer::Kameo;
 pub(crate) use ractor_peer::Ractor;
 pub(crate) use tokio_peer::Tokio;
+
+// ---------------------------------------------------------------------------------------
+// Where the actors run.
+
+/// The runtime a peer's actors and sender run on.
+pub(crate) enum Exec<'a> {
+    /// A task spawned on the group's 2-worker tokio runtime.
+    Tokio(&'a Runtime),
+    /// The group's `actix::System`: its single-threaded arbiter runs the actors, and the
+    /// sender runs on the same thread.
+    Actix(&'a actix::SystemRunner),
+}
+
+impl Exec<'_> {
+    pub(crate) fn run<F>(&self, future: F) -> F::Output
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match self {
+            Exec::Tokio(runtime) => runtime.block_on(async move {
+                tokio::spawn(future).await.expect("a bench task panicked")
+            }),
+            Exec::Actix(system) => system.block_on(future),
+        }
+    }
+}
