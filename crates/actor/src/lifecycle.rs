@@ -1,18 +1,20 @@
 //! The lock-free parts of an actor's life, kept free of tokio so loom can check them:
-//! the count of strong references, the kill switch, the doorbell that wakes a sleeping
-//! actor, and the list of exit watchers.
+//! the count of strong references, the kill switch and the list of exit watchers (the doorbell that wakes a
+//! sleeping actor is flowbed-lockfree's [`Doorbell`]).
 //!
 //! The items are `pub` (in a private module) so `loom_api` can show them to the models.
 #![allow(unreachable_pub)]
 
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 #[cfg(not(flowbed_loom))]
 use futures::task::AtomicWaker;
 #[cfg(flowbed_loom)]
 use loom::future::AtomicWaker;
 
-use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering, fence, lock};
+pub use flowbed_lockfree::Doorbell;
+
+use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering, lock};
 
 /// Counts the strong [`ActorRef`](crate::ActorRef)s. When the count drops to zero the
 /// last holder tells the actor (one signal per drop to zero); the actor then checks the
@@ -102,53 +104,6 @@ impl KillSwitch {
     /// Re-arms the switch for the next run.
     pub fn reset(&self) {
         self.killed.store(false, Ordering::Release);
-    }
-}
-
-/// Wakes the actor's task when it sleeps waiting for a message or a signal.
-///
-/// The actor *arms* the bell (registers its waker, raises the flag, fence) and then looks
-/// at its queues once more before sleeping; a sender pushes, fences, and *rings* only if
-/// the flag is up. The two `SeqCst` fences are totally ordered: either the ringer sees the
-/// flag and wakes the actor, or the actor's second look finds the pushed value. While the
-/// actor is busy the flag is down and a send costs a fence and a load, no lock and no
-/// read-modify-write.
-#[derive(Debug, Default)]
-pub struct Doorbell {
-    armed: AtomicBool,
-    waker: AtomicWaker,
-}
-
-impl Doorbell {
-    /// A bell nobody waits on.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The actor is about to sleep: after this, look at the queues once more.
-    pub fn arm(&self, waker: &Waker) {
-        #[cfg(not(flowbed_loom))]
-        self.waker.register(waker);
-        #[cfg(flowbed_loom)]
-        self.waker.register_by_ref(waker);
-        // A read-modify-write, so the flag's latest value is the one a ringer's swap
-        // competes with.
-        self.armed.swap(true, Ordering::AcqRel);
-        fence(Ordering::SeqCst);
-    }
-
-    /// The actor found work after arming: ringers need not wake it.
-    pub fn disarm(&self) {
-        self.armed.store(false, Ordering::Relaxed);
-    }
-
-    /// Call after pushing a message or signal: wakes the actor if it is (about to be)
-    /// asleep. Only the first ringer after an arm wakes it.
-    pub fn ring(&self) {
-        fence(Ordering::SeqCst);
-        if self.armed.load(Ordering::Relaxed) && self.armed.swap(false, Ordering::AcqRel) {
-            self.waker.wake();
-        }
     }
 }
 

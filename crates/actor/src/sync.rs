@@ -8,13 +8,13 @@
 #[cfg(flowbed_loom)]
 pub(crate) use loom::sync::{
     Mutex, MutexGuard, RwLock,
-    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence},
+    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
 };
 
 #[cfg(not(flowbed_loom))]
 pub(crate) use std::sync::{
     Mutex, MutexGuard, RwLock,
-    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence},
+    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
 };
 
 /// Locks a mutex, ignoring poisoning: no user code runs under any lock of this crate, and

@@ -13,7 +13,8 @@
 //! ever lost or duplicated; the loom models in `tests/loom.rs`, the miri runs and the
 //! property tests in `tests/` check exactly that.
 //!
-//! [`histogram`] has the lock-free latency histograms that the pools record into.
+//! [`histogram`] has the lock-free latency histograms that the pools record into;
+//! [`Doorbell`] wakes one sleeping task without costing its ringers a lock.
 //!
 //! # Examples
 //!
@@ -50,6 +51,7 @@
 mod array_queue;
 mod backoff;
 pub mod channel;
+mod doorbell;
 mod error;
 pub mod histogram;
 mod seg_queue;
@@ -59,6 +61,7 @@ pub mod wait_list;
 
 pub use array_queue::ArrayQueue;
 pub use backoff::Backoff;
+pub use doorbell::Doorbell;
 pub use error::{
     CapacityError, ChunkError, ClosedError, PopError, PushError, RecvError, RecvTimeoutError,
     SendTimeoutError,
