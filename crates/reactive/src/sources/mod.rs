@@ -1,0 +1,4 @@
+//! Where flows start, one file per kind of input.
+
+pub mod iter;
+pub mod stream;
