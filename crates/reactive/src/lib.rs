@@ -16,6 +16,7 @@
 //! ```
 
 mod consume;
+mod demand;
 mod error;
 mod flow;
 pub mod ops;
@@ -23,13 +24,18 @@ mod panic;
 mod pull;
 mod source;
 pub mod sources;
+mod spec;
+mod subscribe;
 mod sync;
 
 pub use consume::Fold;
+pub use demand::{Demand, Subscription, UNBOUNDED};
 pub use error::{BoxError, Error};
 pub use flow::Flow;
 pub use source::{BoxSource, Emit, Source, Step};
 pub use sources::stream::IntoStream;
+pub use spec::{Publisher, Subscriber};
+pub use subscribe::Drive;
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -1,4 +1,5 @@
 //! Where flows start, one file per kind of input.
 
 pub mod iter;
+pub mod publisher;
 pub mod stream;

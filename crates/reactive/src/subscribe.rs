@@ -1,0 +1,180 @@
+//! Every [`Flow`] is a [`Publisher`]: a driver task serves the subscriber's demand.
+
+use std::future::Future;
+use std::ops::ControlFlow;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::demand::{Demand, UNBOUNDED};
+use crate::panic::guard;
+use crate::source::{Source, Step};
+use crate::spec::{Publisher, Subscriber};
+use crate::{Error, Flow};
+
+/// Publishes a flow to one subscriber: returned by [`Flow::drive`], spawned by
+/// [`Publisher::subscribe`]. Resolves when the subscription is over (completed, failed or
+/// cancelled).
+#[must_use = "futures do nothing unless polled"]
+pub struct Drive<S, Sub> {
+    source: Option<S>,
+    subscriber: Option<Sub>,
+    /// Handed to the subscriber in the first poll.
+    subscription: Option<crate::Subscription>,
+    demand: Demand,
+    /// Items granted and not yet sent.
+    budget: u64,
+    started: bool,
+}
+
+impl<S, Sub> Unpin for Drive<S, Sub> {}
+
+impl<S, Sub> std::fmt::Debug for Drive<S, Sub> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Drive")
+            .field("demand", &self.demand)
+            .field("budget", &self.budget)
+            .field("done", &self.subscriber.is_none())
+            .finish()
+    }
+}
+
+impl<S: Source, Sub: Subscriber<S::Item>> Drive<S, Sub> {
+    /// Ends the subscription: drops the source (cancelling upstream) and releases the
+    /// subscriber after its last signal.
+    fn end(&mut self, last_signal: Option<Result<(), Error>>) -> Poll<()> {
+        self.source = None;
+        if let (Some(mut subscriber), Some(signal)) = (self.subscriber.take(), last_signal) {
+            // A panic in the terminal signal has nobody left to tell.
+            let _ = guard(|| match signal {
+                Ok(()) => subscriber.on_complete(),
+                Err(error) => subscriber.on_error(error),
+            });
+        }
+        Poll::Ready(())
+    }
+}
+
+impl<S: Source, Sub: Subscriber<S::Item>> Future for Drive<S, Sub> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        if this.subscriber.is_none() {
+            return Poll::Ready(());
+        }
+        if !this.started {
+            this.started = true;
+            let subscription = this.take_subscription();
+            let subscriber = this.subscriber.as_mut().expect("checked above");
+            if guard(|| subscriber.on_subscribe(subscription)).is_err() {
+                return this.end(None);
+            }
+        }
+        loop {
+            if this.demand.is_cancelled() {
+                return this.end(None);
+            }
+            if this.budget == 0 {
+                match this.demand.poll_take_all(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(None) => return this.end(None),
+                    Poll::Ready(Some(granted)) => this.budget = granted,
+                }
+            }
+            let (Some(source), Some(subscriber)) = (this.source.as_mut(), this.subscriber.as_mut())
+            else {
+                return Poll::Ready(());
+            };
+            let (demand, budget) = (&this.demand, &mut this.budget);
+            let mut in_subscriber = false;
+            let polled = guard(|| {
+                source.poll_emit(cx, &mut |item| {
+                    in_subscriber = true;
+                    subscriber.on_next(item);
+                    in_subscriber = false;
+                    if *budget != UNBOUNDED {
+                        *budget -= 1;
+                    }
+                    if demand.is_cancelled() {
+                        return ControlFlow::Break(());
+                    }
+                    if *budget == 0 {
+                        // Demand requested from inside on_next arrives here without a wake-up.
+                        *budget = demand.take_all();
+                        if *budget == 0 {
+                            return ControlFlow::Break(());
+                        }
+                    }
+                    ControlFlow::Continue(())
+                })
+            });
+            match polled {
+                // The subscriber panicked: it counts as cancelled (rule 2.13).
+                Err(_) if in_subscriber => return this.end(None),
+                Err(panic) => return this.end(Some(Err(panic))),
+                Ok(Poll::Pending) => {
+                    // Wake on cancel too, so a cancelled subscription ends promptly even
+                    // while upstream has nothing to say.
+                    this.demand.wake_on_signal(cx);
+                    if this.demand.is_cancelled() {
+                        return this.end(None);
+                    }
+                    return Poll::Pending;
+                }
+                Ok(Poll::Ready(Ok(Step::Paused))) => {}
+                Ok(Poll::Ready(Ok(Step::Ended))) => return this.end(Some(Ok(()))),
+                Ok(Poll::Ready(Err(error))) => return this.end(Some(Err(error))),
+            }
+        }
+    }
+}
+
+impl<S, Sub> Drive<S, Sub> {
+    fn take_subscription(&mut self) -> crate::Subscription {
+        self.subscription
+            .take()
+            .expect("the subscription is handed out once, at the start")
+    }
+}
+
+impl<S: Source> Flow<S> {
+    /// Publishes this flow to `subscriber` as a future you run yourself (on any
+    /// executor). [`Publisher::subscribe`] spawns it on the current tokio runtime.
+    pub fn drive<Sub: Subscriber<S::Item>>(self, subscriber: Sub) -> Drive<S, Sub> {
+        let (subscription, demand) = Demand::pair();
+        Drive {
+            source: Some(self.into_source()),
+            subscriber: Some(subscriber),
+            subscription: Some(subscription),
+            demand,
+            budget: 0,
+            started: false,
+        }
+    }
+}
+
+impl<S> Publisher for Flow<S>
+where
+    S: Source + Send + 'static,
+    S::Item: Send + 'static,
+{
+    type Item = S::Item;
+
+    fn subscribe<Sub>(self, mut subscriber: Sub)
+    where
+        Sub: Subscriber<S::Item> + Send + 'static,
+    {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(self.drive(subscriber));
+            }
+            Err(_) => {
+                let (subscription, _demand) = Demand::pair();
+                let _ = guard(|| {
+                    subscriber.on_subscribe(subscription);
+                    subscriber.on_error(Error::NoRuntime);
+                });
+            }
+        }
+    }
+}
