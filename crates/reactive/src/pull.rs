@@ -23,10 +23,6 @@ impl<S: Source> Puller<S> {
         }
     }
 
-    /// Whether the source ended and its ending was reported.
-    pub(crate) fn is_done(&self) -> bool {
-        self.source.is_none() && self.ending.is_none()
-    }
 
     /// The next item, the error the source failed with (once), then `None` forever.
     pub(crate) fn poll_next(

@@ -4,3 +4,4 @@ pub mod filter;
 pub mod map;
 pub mod scan;
 pub mod take;
+pub mod boundary;
