@@ -15,7 +15,7 @@ use crate::{Error, Flow};
 /// [`Publisher::subscribe`]. Resolves when the subscription is over (completed, failed or
 /// cancelled).
 #[must_use = "futures do nothing unless polled"]
-pub struct Drive<S, Sub> {
+pub struct Drive<S: Source, Sub> {
     source: Option<S>,
     subscriber: Option<Sub>,
     /// Handed to the subscriber in the first poll.
@@ -23,12 +23,17 @@ pub struct Drive<S, Sub> {
     demand: Demand,
     /// Items granted and not yet sent.
     budget: u64,
+    /// One item pulled while there was no demand (to see an ending without a request,
+    /// rule 1.4), sent first when demand arrives.
+    stash: Option<S::Item>,
+    /// How the source ended while `stash` was held.
+    ending: Option<Result<(), Error>>,
     started: bool,
 }
 
-impl<S, Sub> Unpin for Drive<S, Sub> {}
+impl<S: Source, Sub> Unpin for Drive<S, Sub> {}
 
-impl<S, Sub> std::fmt::Debug for Drive<S, Sub> {
+impl<S: Source, Sub> std::fmt::Debug for Drive<S, Sub> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Drive")
             .field("demand", &self.demand)
@@ -54,6 +59,36 @@ impl<S: Source, Sub: Subscriber<S::Item>> Drive<S, Sub> {
     }
 }
 
+impl<S: Source, Sub> Drive<S, Sub> {
+    /// Without demand, pulls at most one item into the stash, so an ending is seen (and
+    /// signalled) without waiting for a request. Returns the ending to signal now.
+    fn peek(&mut self, cx: &mut Context<'_>) -> Option<Result<(), Error>> {
+        if self.stash.is_some() || self.ending.is_some() {
+            return None;
+        }
+        let source = self.source.as_mut()?;
+        let stash = &mut self.stash;
+        let polled = guard(|| {
+            source.poll_emit(cx, &mut |item| {
+                *stash = Some(item);
+                ControlFlow::Break(())
+            })
+        });
+        let ending = match polled {
+            Ok(Poll::Pending) | Ok(Poll::Ready(Ok(Step::Paused))) => return None,
+            Ok(Poll::Ready(Ok(Step::Ended))) => Ok(()),
+            Ok(Poll::Ready(Err(error))) | Err(error) => Err(error),
+        };
+        self.source = None;
+        if self.stash.is_some() {
+            self.ending = Some(ending);
+            None
+        } else {
+            Some(ending)
+        }
+    }
+}
+
 impl<S: Source, Sub: Subscriber<S::Item>> Future for Drive<S, Sub> {
     type Output = ();
 
@@ -75,11 +110,27 @@ impl<S: Source, Sub: Subscriber<S::Item>> Future for Drive<S, Sub> {
                 return this.end(None);
             }
             if this.budget == 0 {
+                if let Some(ending) = this.peek(cx) {
+                    return this.end(Some(ending));
+                }
                 match this.demand.poll_take_all(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(None) => return this.end(None),
                     Poll::Ready(Some(granted)) => this.budget = granted,
                 }
+            }
+            if let Some(item) = this.stash.take() {
+                let subscriber = this.subscriber.as_mut().expect("running");
+                if guard(|| subscriber.on_next(item)).is_err() {
+                    return this.end(None);
+                }
+                if this.budget != UNBOUNDED {
+                    this.budget -= 1;
+                }
+                continue;
+            }
+            if let Some(ending) = this.ending.take() {
+                return this.end(Some(ending));
             }
             let (Some(source), Some(subscriber)) = (this.source.as_mut(), this.subscriber.as_mut())
             else {
@@ -129,7 +180,7 @@ impl<S: Source, Sub: Subscriber<S::Item>> Future for Drive<S, Sub> {
     }
 }
 
-impl<S, Sub> Drive<S, Sub> {
+impl<S: Source, Sub> Drive<S, Sub> {
     fn take_subscription(&mut self) -> crate::Subscription {
         self.subscription
             .take()
@@ -148,6 +199,8 @@ impl<S: Source> Flow<S> {
             subscription: Some(subscription),
             demand,
             budget: 0,
+            stash: None,
+            ending: None,
             started: false,
         }
     }
