@@ -12,6 +12,7 @@
 //! | [`circuitbreaker`] | `flowbed-circuitbreaker` | circuit breaker: resilience4j semantics, lock-free closed path, retry, tower |
 //! | [`pool`] | `flowbed-pool` | connection pool: strict FIFO hand-off, min idle, lifetimes, validation, leak detection, PostgreSQL |
 //! | [`actor`] | `flowbed-actor` | typed actors: bounded mailboxes, OTP supervision, links, monitors, registry, timers, routers |
+//! | [`reactive`] | `flowbed-reactive` | reactive streams: request(n) demand, fused operators, overflow strategies, event-time windows with watermarks |
 //!
 //! The tutorials in `docs/tutorials/` are compiled and run as doctests of this crate.
 
@@ -38,6 +39,10 @@ pub use flowbed_pool as pool;
 #[cfg(feature = "actor")]
 #[doc(inline)]
 pub use flowbed_actor as actor;
+
+#[cfg(feature = "reactive")]
+#[doc(inline)]
+pub use flowbed_reactive as reactive;
 
 /// `docs/tutorials/01-lockfree.md`, compiled and run as doctests.
 #[cfg(all(doctest, feature = "lockfree"))]
@@ -68,3 +73,8 @@ pub struct TutorialPool;
 #[cfg(all(doctest, feature = "actor"))]
 #[doc = include_str!("../docs/tutorials/06-actor.md")]
 pub struct TutorialActor;
+
+/// `docs/tutorials/07-reactive.md`, compiled and run as doctests.
+#[cfg(all(doctest, feature = "reactive"))]
+#[doc = include_str!("../docs/tutorials/07-reactive.md")]
+pub struct TutorialReactive;

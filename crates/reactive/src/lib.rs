@@ -27,15 +27,22 @@ pub mod sources;
 mod spec;
 mod subscribe;
 mod sync;
+#[cfg(feature = "tck")]
+pub mod tck;
+pub mod window;
 
 pub use consume::Fold;
 pub use demand::{Demand, Subscription, UNBOUNDED};
 pub use error::{BoxError, Error};
 pub use flow::Flow;
+pub use ops::boundary::Overflow;
 pub use source::{BoxSource, Emit, Source, Step};
 pub use sources::stream::IntoStream;
 pub use spec::{Publisher, Subscriber};
 pub use subscribe::Drive;
+pub use window::{
+    Aggregator, Firing, Timestamp, Watermarks, Window, WindowEvent, WindowResult, WindowSpec,
+};
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -23,7 +23,6 @@ impl<S: Source> Puller<S> {
         }
     }
 
-
     /// The next item, the error the source failed with (once), then `None` forever.
     pub(crate) fn poll_next(
         &mut self,

@@ -15,7 +15,11 @@ async fn every_item_crosses_the_boundary_in_order() {
             .collect::<Vec<_>>()
             .await
             .unwrap();
-        assert_eq!(items, (0..100_000).collect::<Vec<_>>(), "capacity {capacity}");
+        assert_eq!(
+            items,
+            (0..100_000).collect::<Vec<_>>(),
+            "capacity {capacity}"
+        );
     }
 }
 
@@ -79,7 +83,10 @@ fn outside_a_runtime_the_boundary_fails_with_no_runtime() {
 /// Lets the buffer's pump run to the end before the consumer takes anything.
 async fn stalled_consumer(policy: Overflow) -> (Vec<u32>, Option<Error>) {
     let mut stream = Flow::iter(0..10u32).buffer(3, policy).into_stream();
-    assert!(futures::poll!(stream.next()).is_pending(), "the pump has not run yet");
+    assert!(
+        futures::poll!(stream.next()).is_pending(),
+        "the pump has not run yet"
+    );
     for _ in 0..10 {
         tokio::task::yield_now().await;
     }

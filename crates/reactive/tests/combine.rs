@@ -90,7 +90,11 @@ async fn flat_map_respects_its_concurrency_limit() {
     let mut total = total;
     total.sort();
     assert_eq!(total, (0..2000).collect::<Vec<_>>());
-    assert!(peak.load(Ordering::SeqCst) <= 3, "peak {}", peak.load(Ordering::SeqCst));
+    assert!(
+        peak.load(Ordering::SeqCst) <= 3,
+        "peak {}",
+        peak.load(Ordering::SeqCst)
+    );
 }
 
 /// futures' `buffered` polls its in-flight futures only while the consumer polls; a slow

@@ -341,7 +341,11 @@ impl<S: Source> Drop for Boundary<S> {
 }
 
 /// Spawns the pump on the current runtime at the first poll.
-fn starter<S, I>(upstream: S, inlet: I, shared: Arc<Shared>) -> Box<dyn FnOnce() -> Result<(), Error> + Send>
+fn starter<S, I>(
+    upstream: S,
+    inlet: I,
+    shared: Arc<Shared>,
+) -> Box<dyn FnOnce() -> Result<(), Error> + Send>
 where
     S: Source + Send + 'static,
     S::Item: Send + 'static,

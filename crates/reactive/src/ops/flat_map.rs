@@ -52,8 +52,12 @@ where
                 let Some(outer) = self.outer.as_mut() else {
                     break;
                 };
-                let (f, inners, concurrency, prefetch) =
-                    (&mut self.f, &mut self.inners, self.concurrency, self.prefetch);
+                let (f, inners, concurrency, prefetch) = (
+                    &mut self.f,
+                    &mut self.inners,
+                    self.concurrency,
+                    self.prefetch,
+                );
                 let polled = outer.poll_emit(cx, &mut |item| {
                     inners.push(f(item).async_boundary(prefetch).into_source());
                     if inners.len() < concurrency {
@@ -71,7 +75,11 @@ where
             }
             // Drain the inner flows, round robin.
             let count = self.inners.len();
-            self.start = if count == 0 { 0 } else { (self.start + 1) % count };
+            self.start = if count == 0 {
+                0
+            } else {
+                (self.start + 1) % count
+            };
             let mut finished = Vec::new();
             for offset in 0..count {
                 let index = (self.start + offset) % count;

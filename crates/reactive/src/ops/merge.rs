@@ -94,7 +94,11 @@ impl<S: Source> Source for MergeAll<S> {
         emit: &mut E,
     ) -> Poll<Result<Step, Error>> {
         let count = self.inputs.len();
-        self.start = if count == 0 { 0 } else { (self.start + 1) % count };
+        self.start = if count == 0 {
+            0
+        } else {
+            (self.start + 1) % count
+        };
         for offset in 0..count {
             let input = &mut self.inputs[(self.start + offset) % count];
             match poll_input(input, cx, emit) {
@@ -146,7 +150,10 @@ impl<S: Source> Flow<MergeAll<S>> {
     /// [`Flow::boxed`] to mix kinds).
     pub fn merge_all(flows: impl IntoIterator<Item = Flow<S>>) -> Self {
         Flow::from_source(MergeAll {
-            inputs: flows.into_iter().map(|flow| Some(flow.into_source())).collect(),
+            inputs: flows
+                .into_iter()
+                .map(|flow| Some(flow.into_source()))
+                .collect(),
             start: 0,
         })
     }

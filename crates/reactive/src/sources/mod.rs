@@ -1,5 +1,6 @@
 //! Where flows start, one file per kind of input.
 
+pub mod interval;
 pub mod iter;
 pub mod publisher;
 pub mod stream;
