@@ -20,9 +20,15 @@ use crate::sources::iter::{YIELD_EVERY, yield_now};
 use crate::sync::{Arc, AtomicBool, Mutex, Ordering, lock};
 use crate::{Error, Flow};
 
-/// Ring the other side's doorbell at least this often while a batch is in progress, so
-/// the two sides overlap instead of taking turns.
-const RING_EVERY: usize = 64;
+/// While a batch is in progress, a side rings the other side's doorbell once per this
+/// fraction of the queue's capacity: often enough that both sides work at the same time,
+/// rarely enough that a sleeping side wakes up to a big batch, not to a few items.
+const RING_FRACTION: usize = 4;
+
+/// How many items a side moves between two rings of the other side's doorbell.
+fn ring_every(capacity: usize) -> usize {
+    (capacity / RING_FRACTION).max(1)
+}
 
 /// What a [`Flow::buffer`] does with an item that arrives while the buffer is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +48,10 @@ pub enum Overflow {
 }
 
 /// The two sides' shared flags.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shared {
+    /// Items a side moves between two rings of the other side's bell.
+    ring_every: usize,
     /// Wakes the consumer: items or the ending arrived.
     consumer_bell: Doorbell,
     /// Wakes the producer: room was freed, or the consumer is gone.
@@ -54,6 +62,17 @@ struct Shared {
 }
 
 impl Shared {
+    fn new(capacity: usize) -> Self {
+        Self {
+            ring_every: ring_every(capacity),
+            consumer_bell: Doorbell::new(),
+            producer_bell: Doorbell::new(),
+            consumer_gone: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
+            ending: Mutex::new(None),
+        }
+    }
+
     fn end(&self, ending: Result<(), Error>) {
         lock(&self.ending).get_or_insert(ending);
         self.ended.store(true, Ordering::Release);
@@ -61,17 +80,13 @@ impl Shared {
     }
 }
 
-/// The producer's end of the queue.
+/// The producer's end of the queue: takes items in batches.
 trait Inlet<T>: Send {
     /// Items that can be put without overflow (`usize::MAX`: never full).
     fn room(&mut self) -> usize;
-    /// Puts an item; `Err` when the policy says the flow must fail.
-    fn put(&mut self, item: T) -> Result<(), Error>;
-}
-
-/// The consumer's end of the queue.
-trait Outlet<T>: Send {
-    fn take(&mut self) -> Option<T>;
+    /// Moves every item of `batch` into the queue (at most `room()` of them for a
+    /// bounded queue); `Err` when the overflow policy says the flow must fail.
+    fn put_all(&mut self, batch: &mut Vec<T>) -> Result<(), Error>;
 }
 
 impl<T: Send> Inlet<T> for spsc::Producer<T> {
@@ -79,16 +94,13 @@ impl<T: Send> Inlet<T> for spsc::Producer<T> {
         self.slots()
     }
 
-    fn put(&mut self, item: T) -> Result<(), Error> {
-        self.push(item)
-            .map_err(|_| Error::Protocol("the boundary pushed into a full ring"))
-    }
-}
-
-impl<T: Send> Outlet<T> for spsc::Consumer<T> {
-    #[inline]
-    fn take(&mut self) -> Option<T> {
-        self.pop().ok()
+    fn put_all(&mut self, batch: &mut Vec<T>) -> Result<(), Error> {
+        // One publication (one release store) for the whole batch.
+        let chunk = self
+            .write_chunk_uninit(batch.len())
+            .map_err(|_| Error::Protocol("the boundary overfilled its ring"))?;
+        chunk.fill_from_iter(batch.drain(..));
+        Ok(())
     }
 }
 
@@ -105,73 +117,124 @@ impl<T: Send> Inlet<T> for PolicyQueue<T> {
         usize::MAX
     }
 
-    fn put(&mut self, item: T) -> Result<(), Error> {
+    fn put_all(&mut self, batch: &mut Vec<T>) -> Result<(), Error> {
         let mut items = lock(&self.items);
-        if items.len() < self.capacity {
-            items.push_back(item);
-            return Ok(());
-        }
-        match self.policy {
-            Overflow::DropNewest => {}
-            Overflow::DropOldest => {
-                items.pop_front();
+        for item in batch.drain(..) {
+            if items.len() < self.capacity {
                 items.push_back(item);
+                continue;
             }
-            Overflow::Latest => {
-                items.pop_back();
-                items.push_back(item);
-            }
-            Overflow::Backpressure | Overflow::Error => {
-                return Err(Error::Overflow {
-                    capacity: self.capacity,
-                });
+            match self.policy {
+                Overflow::DropNewest => {}
+                Overflow::DropOldest => {
+                    items.pop_front();
+                    items.push_back(item);
+                }
+                Overflow::Latest => {
+                    items.pop_back();
+                    items.push_back(item);
+                }
+                Overflow::Backpressure | Overflow::Error => {
+                    return Err(Error::Overflow {
+                        capacity: self.capacity,
+                    });
+                }
             }
         }
         Ok(())
     }
 }
 
-/// The consumer side of a [`PolicyQueue`]: takes the whole deque in one lock.
-#[derive(Debug)]
-struct PolicyOutlet<T> {
-    items: Arc<Mutex<VecDeque<T>>>,
-    taken: VecDeque<T>,
-}
-
-impl<T: Send> Outlet<T> for PolicyOutlet<T> {
-    fn take(&mut self) -> Option<T> {
-        if self.taken.is_empty() {
-            std::mem::swap(&mut self.taken, &mut *lock(&self.items));
-        }
-        self.taken.pop_front()
-    }
-}
-
 /// The consumer's end of either queue (an enum, not a trait object: one predictable
-/// branch per item instead of a dynamic call).
+/// branch per batch instead of a dynamic call per item).
 enum Queue<T> {
+    /// The backpressured ring.
     Ring(spsc::Consumer<T>),
-    Policy(PolicyOutlet<T>),
+    /// A policy deque, and the items taken out of it in one lock.
+    Policy {
+        items: Arc<Mutex<VecDeque<T>>>,
+        taken: VecDeque<T>,
+    },
+}
+
+/// How a round of [`Queue::emit_ready`] ended.
+enum Drained {
+    /// The sink said "enough".
+    Full,
+    /// The queue is empty.
+    Empty,
+    /// [`YIELD_EVERY`] items went by: time to let other tasks run.
+    Yield,
 }
 
 impl<T: Send> Queue<T> {
-    #[inline]
-    fn take(&mut self) -> Option<T> {
+    /// Emits what the queue holds, ringing `bell` (the producer's) each time a batch of
+    /// room was freed.
+    fn emit_ready<E: Emit<T>>(
+        &mut self,
+        emit: &mut E,
+        bell: &Doorbell,
+        batch: usize,
+        taken: &mut usize,
+    ) -> Drained {
         match self {
-            Self::Ring(ring) => ring.take(),
-            Self::Policy(queue) => queue.take(),
+            Self::Ring(ring) => loop {
+                let ready = ring.slots().min(batch);
+                if ready == 0 {
+                    return Drained::Empty;
+                }
+                let chunk = ring.read_chunk(ready).expect("`slots` were filled");
+                for item in chunk {
+                    *taken += 1;
+                    if emit.emit(item).is_break() {
+                        // The chunk iterator frees the slots of the items taken.
+                        return Drained::Full;
+                    }
+                }
+                bell.ring();
+                if *taken >= YIELD_EVERY {
+                    return Drained::Yield;
+                }
+            },
+            Self::Policy { items, taken: local } => loop {
+                if local.is_empty() {
+                    std::mem::swap(local, &mut *lock(items));
+                    if local.is_empty() {
+                        return Drained::Empty;
+                    }
+                }
+                while let Some(item) = local.pop_front() {
+                    *taken += 1;
+                    if emit.emit(item).is_break() {
+                        return Drained::Full;
+                    }
+                }
+                if *taken >= YIELD_EVERY {
+                    return Drained::Yield;
+                }
+            },
+        }
+    }
+
+    /// Whether an item is waiting (after the producer's last publication).
+    fn has_items(&mut self) -> bool {
+        match self {
+            Self::Ring(ring) => ring.slots() > 0,
+            Self::Policy { items, taken } => !taken.is_empty() || !lock(items).is_empty(),
         }
     }
 }
 
 /// The task that pulls upstream into the queue.
-struct Pump<S, I> {
+struct Pump<S: Source, I> {
     upstream: Option<S>,
     inlet: I,
+    /// Items emitted by upstream and not yet put into the queue.
+    batch: Vec<S::Item>,
     shared: Arc<Shared>,
 }
 
-impl<S, I> Unpin for Pump<S, I> {}
+impl<S: Source, I> Unpin for Pump<S, I> {}
 
 impl<S: Source, I: Inlet<S::Item>> Future for Pump<S, I> {
     type Output = ();
@@ -196,20 +259,19 @@ impl<S: Source, I: Inlet<S::Item>> Future for Pump<S, I> {
                 this.shared.producer_bell.disarm();
                 continue;
             }
-            let (inlet, shared) = (&mut this.inlet, &this.shared);
+            let (inlet, shared, batch) = (&mut this.inlet, &this.shared, &mut this.batch);
             let mut failure = None;
-            let mut pushed = 0usize;
             let polled = guard(|| {
                 upstream.poll_emit(cx, &mut |item| {
-                    if let Err(error) = inlet.put(item) {
-                        failure = Some(error);
-                        return std::ops::ControlFlow::Break(());
-                    }
-                    pushed += 1;
-                    if pushed % RING_EVERY == 0 {
+                    batch.push(item);
+                    room -= 1;
+                    if batch.len() >= shared.ring_every {
+                        if let Err(error) = inlet.put_all(batch) {
+                            failure = Some(error);
+                            return std::ops::ControlFlow::Break(());
+                        }
                         shared.consumer_bell.ring();
                     }
-                    room -= 1;
                     if room == 0 {
                         std::ops::ControlFlow::Break(())
                     } else {
@@ -217,6 +279,9 @@ impl<S: Source, I: Inlet<S::Item>> Future for Pump<S, I> {
                     }
                 })
             });
+            if failure.is_none() && !batch.is_empty() {
+                failure = inlet.put_all(batch).err();
+            }
             let ending = match (failure, polled) {
                 (Some(error), _) | (None, Err(error)) | (None, Ok(Poll::Ready(Err(error)))) => {
                     Err(error)
@@ -243,7 +308,7 @@ impl<S: Source, I: Inlet<S::Item>> Future for Pump<S, I> {
     }
 }
 
-impl<S, I> Drop for Pump<S, I> {
+impl<S: Source, I> Drop for Pump<S, I> {
     fn drop(&mut self) {
         // Also reached when the runtime shuts down under a pending pump: the consumer must
         // not wait for an ending that will never come.
@@ -256,7 +321,7 @@ impl<S, I> Drop for Pump<S, I> {
 pub struct Boundary<S: Source> {
     /// Upstream and the producer's end, until the first poll spawns the pump.
     pending: Option<Box<dyn FnOnce() -> Result<(), Error> + Send>>,
-    outlet: Queue<S::Item>,
+    queue: Queue<S::Item>,
     shared: Arc<Shared>,
 }
 
@@ -283,52 +348,40 @@ where
         if let Some(start) = self.pending.take() {
             start()?;
         }
+        let shared = &*self.shared;
         let mut taken = 0usize;
         loop {
-            while let Some(item) = self.outlet.take() {
-                taken += 1;
-                if taken % RING_EVERY == 0 {
-                    self.shared.producer_bell.ring();
-                }
-                if emit.emit(item).is_break() {
-                    self.shared.producer_bell.ring();
+            match self
+                .queue
+                .emit_ready(emit, &shared.producer_bell, shared.ring_every, &mut taken)
+            {
+                Drained::Full => {
+                    shared.producer_bell.ring();
                     return Poll::Ready(Ok(Step::Paused));
                 }
-                if taken >= YIELD_EVERY {
-                    self.shared.producer_bell.ring();
+                Drained::Yield => {
+                    shared.producer_bell.ring();
                     return yield_now(cx);
                 }
+                Drained::Empty => {}
             }
             if taken > 0 {
-                self.shared.producer_bell.ring();
+                shared.producer_bell.ring();
             }
-            if self.shared.ended.load(Ordering::Acquire) {
-                // Everything pushed before the ending is visible now: drain it first.
-                if let Some(item) = self.outlet.take() {
-                    taken += 1;
-                    if emit.emit(item).is_break() {
-                        return Poll::Ready(Ok(Step::Paused));
-                    }
+            if shared.ended.load(Ordering::Acquire) {
+                // Everything put before the ending is visible now: drain it first.
+                if self.queue.has_items() {
                     continue;
                 }
-                let ending = lock(&self.shared.ending).clone().unwrap_or(Ok(()));
+                let ending = lock(&shared.ending).clone().unwrap_or(Ok(()));
                 return Poll::Ready(ending.map(|()| Step::Ended));
             }
-            self.shared.consumer_bell.arm(cx.waker());
-            match self.outlet.take() {
-                Some(item) => {
-                    self.shared.consumer_bell.disarm();
-                    taken += 1;
-                    if emit.emit(item).is_break() {
-                        self.shared.producer_bell.ring();
-                        return Poll::Ready(Ok(Step::Paused));
-                    }
-                }
-                None if self.shared.ended.load(Ordering::Acquire) => {
-                    self.shared.consumer_bell.disarm();
-                }
-                None => return Poll::Pending,
+            shared.consumer_bell.arm(cx.waker());
+            if self.queue.has_items() || shared.ended.load(Ordering::Acquire) {
+                shared.consumer_bell.disarm();
+                continue;
             }
+            return Poll::Pending;
         }
     }
 }
@@ -353,9 +406,11 @@ where
 {
     Box::new(move || {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        let batch = Vec::with_capacity(shared.ring_every.min(1024));
         runtime.spawn(Pump {
             upstream: Some(upstream),
             inlet,
+            batch,
             shared,
         });
         Ok(())
@@ -390,10 +445,10 @@ where
     /// ```
     pub fn async_boundary(self, capacity: usize) -> Flow<Boundary<S>> {
         let (producer, consumer) = spsc::channel(capacity.max(1));
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared::new(capacity.max(1)));
         Flow::from_source(Boundary {
             pending: Some(starter(self.into_source(), producer, Arc::clone(&shared))),
-            outlet: Queue::Ring(consumer),
+            queue: Queue::Ring(consumer),
             shared,
         })
     }
@@ -407,7 +462,7 @@ where
             return self.async_boundary(capacity);
         }
         let items = Arc::new(Mutex::new(VecDeque::new()));
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared::new(capacity.max(1)));
         let inlet = PolicyQueue {
             items: Arc::clone(&items),
             capacity: capacity.max(1),
@@ -415,10 +470,10 @@ where
         };
         Flow::from_source(Boundary {
             pending: Some(starter(self.into_source(), inlet, Arc::clone(&shared))),
-            outlet: Queue::Policy(PolicyOutlet {
+            queue: Queue::Policy {
                 items,
                 taken: VecDeque::new(),
-            }),
+            },
             shared,
         })
     }

@@ -70,7 +70,7 @@ mod watermarks;
 
 pub use aggregator::{Aggregator, Collect, Count, Fold, Max, Min, Sum, fold};
 pub use event::{Firing, WindowEvent, WindowResult};
-pub use operator::{WindowSource, Windowing};
+pub use operator::{NoKey, ProcessingTime, WindowSource, Windowing};
 pub use spec::WindowSpec;
 pub use watermarks::Watermarks;
 

@@ -25,6 +25,14 @@ use crate::source::{Emit, Source, Step};
 use crate::sources::iter::{YIELD_EVERY, yield_now};
 use crate::{Error, Flow};
 
+/// The key function of a [`Windowing`] before [`key_by`](Windowing::key_by): every event
+/// has the key `()`.
+pub type NoKey<T> = fn(&T);
+
+/// The timestamp function of a [`Windowing`] before
+/// [`event_time`](Windowing::event_time): unused, windows run on processing time.
+pub type ProcessingTime<T> = fn(&T) -> Timestamp;
+
 /// The builder [`Flow::windowed`] returns: pick the time (processing time unless
 /// [`event_time`](Self::event_time)), the key (one global key `()` unless
 /// [`key_by`](Self::key_by)), the lateness, then [`aggregate`](Self::aggregate).
@@ -68,8 +76,9 @@ impl<S: Source> Flow<S> {
     ///     .filter_map(WindowEvent::into_fired)
     ///     .map(|r| (r.key, r.window.start, r.value, r.firing))
     ///     .collect();
-    /// // The watermark passes 9_999 at the view at 12_000 + 2_000 ... i.e. at 30_000;
-    /// // results of one advance come in window-end order.
+    /// // The view at 12_000 moves the watermark to 9_999: both pages' [0, 10_000) fire
+    /// // (keys in either order). The view at 30_000 fires "/"'s [10_000, 20_000); the
+    /// // end of input fires "/a"'s [30_000, 40_000).
     /// assert_eq!(fired.len(), 4);
     /// assert!(fired.contains(&("/", 0, 2, Firing::OnTime)));
     /// assert!(fired.contains(&("/a", 0, 1, Firing::OnTime)));
@@ -79,7 +88,7 @@ impl<S: Source> Flow<S> {
     pub fn windowed(
         self,
         spec: WindowSpec,
-    ) -> Windowing<S, (), fn(&S::Item), fn(&S::Item) -> Timestamp> {
+    ) -> Windowing<S, (), NoKey<S::Item>, ProcessingTime<S::Item>> {
         Windowing {
             upstream: self.into_source(),
             spec,

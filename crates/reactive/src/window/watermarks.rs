@@ -31,11 +31,14 @@ pub struct Watermarks<T> {
     idle: Option<Timestamp>,
 }
 
+/// A punctuated watermark function.
+type WatermarkFn<T> = Box<dyn FnMut(&T) -> Option<Timestamp> + Send>;
+
 enum Kind<T> {
     /// `max timestamp seen - bound - 1`.
     Bounded(Timestamp),
     /// Explicit watermarks carried by events.
-    Punctuated(Box<dyn FnMut(&T) -> Option<Timestamp> + Send>),
+    Punctuated(WatermarkFn<T>),
 }
 
 impl<T> Watermarks<T> {
