@@ -66,7 +66,9 @@ impl Subscription {
                 Err(actual) => current = actual,
             }
         }
-        self.shared.bell.ring();
+        if !serving(&self.shared) {
+            self.shared.bell.ring();
+        }
     }
 
     /// Asks for every item there is (`request(u64::MAX)`).
@@ -142,7 +144,22 @@ impl Demand {
 
     /// Claims all outstanding demand ([`UNBOUNDED`] stays unbounded).
     pub fn take_all(&self) -> u64 {
-        self.take(UNBOUNDED)
+        match self.shared.requested.load(Ordering::Acquire) {
+            0 => 0,
+            UNBOUNDED => UNBOUNDED,
+            // A request racing the swap is either in the value swapped out or left for
+            // the next take: the grants add up to exactly what was requested (or to
+            // unbounded, once the requests saturated).
+            _ => self.shared.requested.swap(0, Ordering::AcqRel),
+        }
+    }
+
+    /// Runs `on_next` (the subscriber's signal) on this thread. A `request` the signal
+    /// makes for this subscription skips the wake-up: the publisher is running right
+    /// here and takes the new demand when the signal returns.
+    pub fn serve<R>(&self, on_next: impl FnOnce() -> R) -> R {
+        let _serving = Serving::enter(&self.shared);
+        on_next()
     }
 
     /// Whether the subscriber cancelled.
@@ -181,6 +198,56 @@ impl Demand {
             0 => None,
             granted => Some(Some(granted)),
         }
+    }
+}
+
+#[cfg(not(flowbed_loom))]
+std::thread_local! {
+    /// The subscription whose publisher is inside a signal on this thread (null: none).
+    static SERVING: std::cell::Cell<*const Shared> = const { std::cell::Cell::new(std::ptr::null()) };
+}
+
+/// Marks this thread as inside a signal of `shared`'s subscription until dropped
+/// (also when the signal panics).
+struct Serving {
+    #[cfg(not(flowbed_loom))]
+    previous: *const Shared,
+}
+
+impl Serving {
+    fn enter(shared: &Arc<Shared>) -> Self {
+        #[cfg(not(flowbed_loom))]
+        {
+            let previous = SERVING.with(|serving| serving.replace(Arc::as_ptr(shared)));
+            Self { previous }
+        }
+        #[cfg(flowbed_loom)]
+        {
+            // Loom runs its threads on one OS thread: a thread-local would leak between
+            // them, so the models always take the ringing path.
+            let _ = shared;
+            Self {}
+        }
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        #[cfg(not(flowbed_loom))]
+        SERVING.with(|serving| serving.set(self.previous));
+    }
+}
+
+/// Whether this thread's publisher is inside a signal of `shared`'s subscription.
+fn serving(shared: &Arc<Shared>) -> bool {
+    #[cfg(not(flowbed_loom))]
+    {
+        SERVING.with(|serving| std::ptr::eq(serving.get(), Arc::as_ptr(shared)))
+    }
+    #[cfg(flowbed_loom)]
+    {
+        let _ = shared;
+        false
     }
 }
 

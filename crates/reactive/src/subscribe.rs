@@ -121,7 +121,8 @@ impl<S: Source, Sub: Subscriber<S::Item>> Future for Drive<S, Sub> {
             }
             if let Some(item) = this.stash.take() {
                 let subscriber = this.subscriber.as_mut().expect("running");
-                if guard(|| subscriber.on_next(item)).is_err() {
+                let demand = &this.demand;
+                if guard(|| demand.serve(|| subscriber.on_next(item))).is_err() {
                     return this.end(None);
                 }
                 if this.budget != UNBOUNDED {
@@ -141,7 +142,7 @@ impl<S: Source, Sub: Subscriber<S::Item>> Future for Drive<S, Sub> {
             let polled = guard(|| {
                 source.poll_emit(cx, &mut |item| {
                     in_subscriber = true;
-                    subscriber.on_next(item);
+                    demand.serve(|| subscriber.on_next(item));
                     in_subscriber = false;
                     if *budget != UNBOUNDED {
                         *budget -= 1;

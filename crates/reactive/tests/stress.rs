@@ -1,14 +1,15 @@
-//! Multi-thread stress of the parts that cross threads: the async boundary, dropping it
-//! mid-stream, `from_publisher` over a driven flow, and a subscriber whose demand comes
-//! from another thread while `on_next` runs. Consumers pause at random (yields and short
-//! spins, never sleeps) so both sides of each hand-off find the other one busy, idle, full
-//! and empty. Each test runs well under 5 s in a debug build.
+//! Multi-thread stress of the parts that cross threads: the async boundary and the lossy
+//! buffers, boundaries dropped mid-stream, `from_publisher` over a driven flow, and a
+//! subscriber whose demand comes from another thread while `on_next` runs. Consumers pause
+//! at random (yields and short spins, never sleeps) so both sides of each hand-off find the
+//! other one busy, idle, full and empty. Each test runs well under 5 s in a debug build.
 
 use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use flowbed_reactive::ops::boundary::Overflow;
 use flowbed_reactive::{Error, Flow, Subscriber, Subscription};
 use futures::StreamExt;
 
@@ -148,6 +149,63 @@ async fn items_cross_boundaries_of_capacity_5_and_6_without_loss_duplication_or_
 async fn items_cross_boundaries_of_capacity_7_and_8_without_loss_duplication_or_reordering() {
     cross(7).await;
     cross(8).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lossy_buffers_drop_items_but_never_duplicate_or_reorder_them() {
+    const ITEMS: u64 = 100_000;
+    for (index, policy) in [
+        Overflow::DropNewest,
+        Overflow::DropOldest,
+        Overflow::Latest,
+        Overflow::Error,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for capacity in [1, 3] {
+            let mut rng = Rng::new(index as u64 * 10 + capacity as u64);
+            let flow = Flow::iter(0..ITEMS).buffer(capacity, policy);
+            let consumer = tokio::spawn(async move {
+                let mut stream = flow.into_stream();
+                let (mut items, mut error) = (Vec::new(), None);
+                while let Some(item) = stream.next().await {
+                    match item {
+                        Ok(item) => items.push(item),
+                        Err(failure) => error = Some(failure),
+                    }
+                    rng.pause().await;
+                }
+                (items, error)
+            });
+            let ended = tokio::time::timeout(DEADLINE, consumer).await;
+            let (items, error) = ended.expect("in time").expect("no panic");
+            let context = format!("{policy:?}, capacity {capacity}");
+            assert!(
+                items.windows(2).all(|pair| pair[0] < pair[1]),
+                "{context}: duplicated or reordered"
+            );
+            match policy {
+                // The first item always finds room; the last one may not.
+                Overflow::DropNewest => assert_eq!(items.first(), Some(&0), "{context}"),
+                // The newest item always stays.
+                Overflow::DropOldest | Overflow::Latest => {
+                    assert_eq!(items.last(), Some(&(ITEMS - 1)), "{context}");
+                }
+                // A gapless prefix, then the overflow (or everything, if it kept up).
+                _ => {
+                    assert!(items.iter().copied().eq(0..items.len() as u64), "{context}");
+                    match error {
+                        Some(Error::Overflow { capacity: full }) => assert_eq!(full, capacity),
+                        Some(other) => panic!("{context}: {other:?}"),
+                        None => assert_eq!(items.len() as u64, ITEMS, "{context}"),
+                    }
+                    continue;
+                }
+            }
+            assert!(error.is_none(), "{context}: {error:?}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

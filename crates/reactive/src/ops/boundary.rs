@@ -196,7 +196,10 @@ impl<T: Send> Queue<T> {
                     return Drained::Yield;
                 }
             },
-            Self::Policy { items, taken: local } => loop {
+            Self::Policy {
+                items,
+                taken: local,
+            } => loop {
                 if local.is_empty() {
                     std::mem::swap(local, &mut *lock(items));
                     if local.is_empty() {

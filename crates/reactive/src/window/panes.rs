@@ -103,23 +103,34 @@ impl<K: Hash + Eq + Clone, Acc: Clone> Panes<K, Acc> {
             return;
         }
         let pane_start = align_down(time, g.pane);
-        let state = match self.keys.entry(key.clone()) {
-            Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => entry.insert(KeyPanes {
+        let state = if let Some(state) = self.keys.get_mut(&key) {
+            state
+        } else {
+            self.keys.entry(key.clone()).or_insert_with(|| KeyPanes {
                 panes: BTreeMap::new(),
                 stacks: TwoStacks::new(),
                 low: 0,
                 high: 0,
                 scheduled: None,
-            }),
+            })
         };
-        agg.add(
-            state.panes.entry(pane_start).or_insert_with(|| agg.init()),
-            &item,
-        );
+        let mut new_pane = false;
+        let acc = state.panes.entry(pane_start).or_insert_with(|| {
+            new_pane = true;
+            agg.init()
+        });
+        agg.add(acc, &item);
         if state.low <= pane_start && pane_start < state.high {
             state.stacks.clear();
             (state.low, state.high) = (0, 0);
+        }
+        if time > watermark {
+            // Every window holding `time` ends after the watermark: nothing fires now,
+            // and the key's timer only changes when a pane appeared.
+            if new_pane {
+                self.reschedule(key, watermark, lateness);
+            }
+            return;
         }
         // Late re-fires: the live windows holding `time` that the watermark passed.
         let mut start = g.first_start(time);
