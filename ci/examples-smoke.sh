@@ -7,10 +7,13 @@
 # RateLimit-* headers (on a manual clock: no timing involved); and the axum app behind a
 # circuit breaker, which checks 200s, 502s, fast 503s with Retry-After while open, a failed
 # and a successful half-open trial (manual clock too); and the supervised actor shards, which
-# check that every event was counted or was one of the poison events that crash a shard.
+# check that every event was counted or was one of the poison events that crash a shard;
+# and the click-stream windows, which check that every click was counted once or came out
+# on the late side output.
 set -euo pipefail
 cargo run --release --example workerpool_idle_cpu
 cargo run --release --example workerpool_latency -- --round-trips 50000
 cargo run --release --example ratelimit_axum --features ratelimit-tower -- --self-test
 cargo run --release --example circuitbreaker_axum --features circuitbreaker-tower -- --self-test
 cargo run --release --example actor_sessions -- --events 200000
+cargo run --release --example reactive_clickstream -- --clicks 1000000
