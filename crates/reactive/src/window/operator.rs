@@ -315,16 +315,17 @@ where
         let Some(next) = self.next_timer() else {
             return;
         };
-        let now = Instant::now();
         let watermark = match &self.time {
             Time::Processing {
                 origin: Some(origin),
-            } => Self::since(*origin, now) - 1,
-            Time::Event { clock, .. } => match clock.idle_watermark(now) {
-                Some(watermark) => watermark,
-                None => return,
-            },
-            Time::Processing { origin: None } => return,
+            } => Self::since(*origin, Instant::now()) - 1,
+            Time::Event { clock, .. } if clock.watches_idle() => {
+                match clock.idle_watermark(Instant::now()) {
+                    Some(watermark) => watermark,
+                    None => return,
+                }
+            }
+            _ => return,
         };
         if watermark >= next {
             self.advance(watermark);

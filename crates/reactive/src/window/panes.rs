@@ -2,7 +2,6 @@
 //! `gcd(size, slide)` ms) holding accumulators; a fired window merges its panes through
 //! [`TwoStacks`], so each event touches one accumulator however many windows it is in.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::Hash;
 
@@ -128,7 +127,7 @@ impl<K: Hash + Eq + Clone, Acc: Clone> Panes<K, Acc> {
             // Every window holding `time` ends after the watermark: nothing fires now,
             // and the key's timer only changes when a pane appeared.
             if new_pane {
-                self.reschedule(key, watermark, lateness);
+                Self::reschedule(g, state, &mut self.timers, key, watermark, lateness);
             }
             return;
         }
@@ -158,7 +157,7 @@ impl<K: Hash + Eq + Clone, Acc: Clone> Panes<K, Acc> {
             }
             start += g.slide;
         }
-        self.reschedule(key, watermark, lateness);
+        Self::reschedule(g, state, &mut self.timers, key, watermark, lateness);
     }
 
     /// Fires (on time) every window whose last instant is `<= watermark` and drops the
@@ -203,7 +202,7 @@ impl<K: Hash + Eq + Clone, Acc: Clone> Panes<K, Acc> {
             if state.panes.is_empty() {
                 self.keys.remove(&key);
             } else {
-                self.reschedule(key, time, lateness);
+                Self::reschedule(g, state, &mut self.timers, key, time, lateness);
             }
         }
     }
@@ -235,11 +234,14 @@ impl<K: Hash + Eq + Clone, Acc: Clone> Panes<K, Acc> {
 
     /// Sets `key`'s timer to its next on-time firing after `cursor` or its next pane
     /// expiry, whichever comes first.
-    fn reschedule(&mut self, key: K, cursor: Timestamp, lateness: Timestamp) {
-        let g = self.geometry;
-        let Some(state) = self.keys.get(&key) else {
-            return;
-        };
+    fn reschedule(
+        g: Geometry,
+        state: &mut KeyPanes<Acc>,
+        timers: &mut Timers<K>,
+        key: K,
+        cursor: Timestamp,
+        lateness: Timestamp,
+    ) {
         let Some((&first_pane, _)) = state.panes.first_key_value() else {
             return;
         };
@@ -256,10 +258,8 @@ impl<K: Hash + Eq + Clone, Acc: Clone> Panes<K, Acc> {
             next = next.min(end - 1);
         }
         if state.scheduled != Some(next) {
-            if let Some(state) = self.keys.get_mut(&key) {
-                state.scheduled = Some(next);
-            }
-            self.timers.schedule(next, key);
+            state.scheduled = Some(next);
+            timers.schedule(next, key);
         }
     }
 

@@ -102,10 +102,6 @@ mod tests {
 
     use super::TwoStacks;
 
-    fn concat(into: &mut Vec<i64>, other: &Vec<i64>) {
-        into.extend_from_slice(other);
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -113,6 +109,7 @@ mod tests {
         /// (concatenation is associative but not commutative, so order is checked too).
         #[test]
         fn matches_naive_merge(ops in proptest::collection::vec((0u8..3, 0i64..4), 0..200)) {
+            let concat = |into: &mut Vec<i64>, other: &Vec<i64>| into.extend_from_slice(other);
             let mut stacks = TwoStacks::new();
             let mut naive: VecDeque<(i64, Vec<i64>)> = VecDeque::new();
             let mut next = 0i64;
