@@ -156,7 +156,8 @@ fn actor_is_reexported() {
 fn reactive_is_reexported() {
     use flowbed::reactive::Flow;
 
-    let sum = futures::executor::block_on(Flow::iter(1..=3u32).map(|n| n * 2).fold(0, |a, n| a + n));
+    let sum =
+        futures::executor::block_on(Flow::iter(1..=3u32).map(|n| n * 2).fold(0, |a, n| a + n));
     assert_eq!(sum.unwrap(), 12);
     let _same: fn(Vec<u32>) -> flowbed_reactive::Flow<_> = Flow::iter;
 }

@@ -148,9 +148,15 @@ impl Demand {
             0 => 0,
             UNBOUNDED => UNBOUNDED,
             // A request racing the swap is either in the value swapped out or left for
-            // the next take: the grants add up to exactly what was requested (or to
-            // unbounded, once the requests saturated).
-            _ => self.shared.requested.swap(0, Ordering::AcqRel),
+            // the next take: the grants add up to exactly what was requested. Requests
+            // that saturated meanwhile made the demand unbounded, which it stays.
+            _ => match self.shared.requested.swap(0, Ordering::AcqRel) {
+                UNBOUNDED => {
+                    self.shared.requested.store(UNBOUNDED, Ordering::Release);
+                    UNBOUNDED
+                }
+                granted => granted,
+            },
         }
     }
 

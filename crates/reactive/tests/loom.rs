@@ -159,15 +159,10 @@ fn an_unbounded_request_racing_a_bounded_one_is_always_granted() {
 }
 
 /// Rule 3.17: once `u64::MAX` is outstanding it is never decremented, so every later
-/// `take_all` is unbounded and `take(n)` grants `n`. `take_all` loads the counter (1), a
-/// request saturates it to `u64::MAX`, and the `swap(0)` that follows takes the
-/// `u64::MAX` and leaves 0: the next `take_all` grants 0 and `take(7)` grants 0. (`Drive`
-/// keeps the unbounded budget it got, so flows are unaffected; a `Demand` user that
-/// takes in chunks stalls.) Fix: restore the flag after the swap
-/// (`if taken == UNBOUNDED { requested.store(UNBOUNDED, Release) }`: any request in between
-/// is absorbed by unbounded anyway), or claim with a compare-exchange from the loaded value.
+/// `take_all` is unbounded and `take(n)` grants `n` — also when a request saturates the
+/// counter between `take_all`'s load and its swap (this model found that the swap used to
+/// leave 0 behind; `take_all` now restores unbounded after swapping it out).
 #[test]
-#[ignore = "BUG: Demand::take_all (load, then swap(0)) resets unbounded demand to 0 when a request saturates the counter in between"]
 fn unbounded_demand_stays_unbounded_when_it_saturates_during_take_all() {
     loom::model(|| {
         let (subscription, demand) = Demand::pair();
