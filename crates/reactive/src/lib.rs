@@ -15,6 +15,8 @@
 //! # });
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod consume;
 mod demand;
 mod error;
@@ -35,7 +37,7 @@ pub use consume::Fold;
 pub use demand::{Demand, Subscription, UNBOUNDED};
 pub use error::{BoxError, Error};
 pub use flow::Flow;
-pub use ops::boundary::Overflow;
+pub use ops::boundary::{Overflow, PumpTask};
 pub use source::{BoxSource, Emit, Source, Step};
 pub use sources::stream::IntoStream;
 pub use spec::{Publisher, Subscriber};

@@ -396,11 +396,16 @@ impl<S: Source> Drop for Boundary<S> {
     }
 }
 
-/// Spawns the pump on the current runtime at the first poll.
+/// The task that runs a boundary's upstream, handed to a [`Flow::async_boundary_on`]
+/// spawner.
+pub type PumpTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// Spawns the pump at the first poll: with `spawn`, or on the current tokio runtime.
 fn starter<S, I>(
     upstream: S,
     inlet: I,
     shared: Arc<Shared>,
+    spawn: Option<Box<dyn FnOnce(PumpTask) + Send>>,
 ) -> Box<dyn FnOnce() -> Result<(), Error> + Send>
 where
     S: Source + Send + 'static,
@@ -408,14 +413,21 @@ where
     I: Inlet<S::Item> + 'static,
 {
     Box::new(move || {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let batch = Vec::with_capacity(shared.ring_every.min(1024));
-        runtime.spawn(Pump {
+        let pump = Pump {
             upstream: Some(upstream),
             inlet,
             batch,
             shared,
-        });
+        };
+        match spawn {
+            Some(spawn) => spawn(Box::pin(pump)),
+            None => {
+                let runtime =
+                    tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+                runtime.spawn(pump);
+            }
+        }
         Ok(())
     })
 }
@@ -447,10 +459,47 @@ where
     /// # }
     /// ```
     pub fn async_boundary(self, capacity: usize) -> Flow<Boundary<S>> {
+        self.ring_boundary(capacity, None)
+    }
+
+    /// [`async_boundary`](Self::async_boundary) with upstream run by `spawn` instead of
+    /// the current tokio runtime: a runtime of its own (`move |task| {
+    /// handle.spawn(task); }`), another executor, a dedicated thread. `spawn` is called
+    /// once, at the first poll. A task dropped before it completed (its executor shut
+    /// down) cancels upstream and ends the flow with [`Error::NoRuntime`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use flowbed_reactive::Flow;
+    ///
+    /// // The upstream runs on a thread of its own, the consumer on this one.
+    /// let sum = futures::executor::block_on(
+    ///     Flow::iter(1..=100u64)
+    ///         .async_boundary_on(16, |task| {
+    ///             std::thread::spawn(move || futures::executor::block_on(task));
+    ///         })
+    ///         .fold(0, |sum, n| sum + n),
+    /// );
+    /// assert_eq!(sum.unwrap(), 5050);
+    /// ```
+    pub fn async_boundary_on(
+        self,
+        capacity: usize,
+        spawn: impl FnOnce(PumpTask) + Send + 'static,
+    ) -> Flow<Boundary<S>> {
+        self.ring_boundary(capacity, Some(Box::new(spawn)))
+    }
+
+    fn ring_boundary(
+        self,
+        capacity: usize,
+        spawn: Option<Box<dyn FnOnce(PumpTask) + Send>>,
+    ) -> Flow<Boundary<S>> {
         let (producer, consumer) = spsc::channel(capacity.max(1));
         let shared = Arc::new(Shared::new(capacity.max(1)));
         Flow::from_source(Boundary {
-            pending: Some(starter(self.into_source(), producer, Arc::clone(&shared))),
+            pending: Some(starter(self.into_source(), producer, Arc::clone(&shared), spawn)),
             queue: Queue::Ring(consumer),
             shared,
         })
@@ -472,7 +521,7 @@ where
             policy,
         };
         Flow::from_source(Boundary {
-            pending: Some(starter(self.into_source(), inlet, Arc::clone(&shared))),
+            pending: Some(starter(self.into_source(), inlet, Arc::clone(&shared), None)),
             queue: Queue::Policy {
                 items,
                 taken: VecDeque::new(),
