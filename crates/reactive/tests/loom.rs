@@ -10,12 +10,13 @@
 //!   (a publisher whose `subscribe` runs the driver on a loom thread instead of a tokio
 //!   task): every item arrives once, in order, then the end, with prefetch 1 and 2; a
 //!   consumer that leaves mid-stream ends the driver, which drops upstream.
-//! * The async boundary's hand-off protocol (`ops/boundary.rs`), rebuilt from the public
-//!   pieces it is made of (the real `Boundary` spawns its pump on tokio, which loom cannot
-//!   run): flowbed-lockfree's SPSC ring, a doorbell per side (arm, look again, sleep; push,
-//!   ring) and an `ended` flag set after the last push. The consumer never sleeps for ever,
-//!   sees every item in order and then the end; a consumer that leaves wakes a producer
-//!   waiting for room or waiting on a quiet upstream, so upstream is always dropped.
+//! * The real async boundary (`ops/boundary.rs`) through `Flow::async_boundary_on`, its
+//!   pump run on a loom thread and the consumer on the model's main thread: with rings of 1
+//!   and 2 slots every item arrives once, in order, then the end (consumed in batches by
+//!   `fold` and one at a time by `into_stream`); an upstream error arrives after the item
+//!   emitted before it; a consumer that leaves mid-stream (the pump waiting for room, or on
+//!   a quiet upstream) or before the pump started makes the pump drop upstream and finish.
+//!   `Flow::buffer` with a dropping policy always spawns on tokio, so it has no model here.
 //!
 //! Run: `RUSTFLAGS="--cfg flowbed_loom" LOOM_MAX_PREEMPTIONS=3
 //! CARGO_TARGET_DIR=/work/target-loom cargo test --release -p flowbed-reactive --test loom`.
@@ -23,16 +24,15 @@
 
 use std::future::poll_fn;
 use std::num::NonZeroU64;
-use std::ops::ControlFlow;
 use std::task::{Context, Poll};
 
-use flowbed_lockfree::{Doorbell, spsc};
-use flowbed_reactive::{Demand, Flow, Publisher, Source, Subscriber, UNBOUNDED};
+use flowbed_reactive::{
+    Demand, Emit, Error, Flow, Publisher, PumpTask, Source, Step, Subscriber, UNBOUNDED,
+};
 use futures::StreamExt;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
-
 fn nonzero(count: u64) -> NonZeroU64 {
     NonZeroU64::new(count).expect("a positive count")
 }
@@ -256,7 +256,7 @@ impl Drop for DropFlag {
     }
 }
 
-fn join_driver(driver: &Mutex<Option<thread::JoinHandle<()>>>) {
+fn join_thread(driver: &Mutex<Option<thread::JoinHandle<()>>>) {
     let handle = driver.lock().expect("not poisoned").take();
     handle.expect("subscribed").join().expect("no panic");
 }
@@ -272,7 +272,7 @@ fn round_trip_through_a_driver_thread(prefetch: usize) {
             Flow::from_publisher_with_prefetch(publisher, prefetch).collect::<Vec<_>>(),
         );
         assert_eq!(items.expect("completes"), [0, 1]);
-        join_driver(&driver);
+        join_thread(&driver);
     });
 }
 
@@ -304,7 +304,7 @@ fn a_consumer_leaving_mid_stream_ends_the_driver_and_drops_upstream() {
         assert_eq!(first.expect("an item").expect("no error"), 0);
         drop(stream); // cancels the subscription
         // Blocks for ever (a loom deadlock) if the driver misses the cancel.
-        join_driver(&driver);
+        join_thread(&driver);
         assert!(
             dropped.load(Ordering::Acquire),
             "the driver dropped upstream"
@@ -333,7 +333,7 @@ fn a_consumer_leaving_before_the_subscription_arrives_still_cancels_it() {
             Poll::Ready(())
         }));
         drop(stream);
-        join_driver(&driver);
+        join_thread(&driver);
         assert!(
             dropped.load(Ordering::Acquire),
             "the driver dropped upstream"
@@ -342,216 +342,241 @@ fn a_consumer_leaving_before_the_subscription_arrives_still_cancels_it() {
 }
 
 // ---------------------------------------------------------------------------------------
-// The async boundary's hand-off protocol
+// The real async boundary, its pump on a loom thread
 // ---------------------------------------------------------------------------------------
 
-/// The flags the two sides of `ops/boundary.rs` share (its `Shared`, minus the ending's
-/// value).
-#[derive(Default)]
-struct Hand {
-    consumer_bell: Doorbell,
-    producer_bell: Doorbell,
-    consumer_gone: AtomicBool,
-    ended: AtomicBool,
-}
+/// Where the boundary's pump thread is kept once the first poll spawned it.
+type PumpThread = Arc<Mutex<Option<thread::JoinHandle<()>>>>;
 
-/// How the pump stopped.
-#[derive(Debug, PartialEq)]
-enum Stop {
-    /// Upstream ended and the ending was published.
-    Ended,
-    /// The consumer left; upstream was dropped.
-    ConsumerGone,
-}
-
-/// What upstream does once its items run out.
-#[derive(Clone, Copy)]
-enum Upstream {
-    /// Ends.
-    Ends,
-    /// Stays quiet for ever (a `Pending` source nobody wakes).
-    Quiet,
-}
-
-/// `Pump::poll` of `ops/boundary.rs` with an upstream of `items`: pushes while there is
-/// room, rings the consumer once per batch, sleeps on the producer bell when the ring is
-/// full or upstream is quiet, publishes `ended` after the last push.
-fn run_pump(
-    mut ring: spsc::Producer<u32>,
-    items: std::ops::Range<u32>,
-    upstream: Upstream,
-    hand: &Hand,
-) -> Stop {
-    let mut next = items.start;
-    loom::future::block_on(poll_fn(|cx: &mut Context<'_>| {
-        loop {
-            if hand.consumer_gone.load(Ordering::Acquire) {
-                return Poll::Ready(Stop::ConsumerGone);
-            }
-            let mut room = ring.slots();
-            if room == 0 {
-                hand.producer_bell.arm(cx.waker());
-                room = ring.slots();
-                if room == 0 && !hand.consumer_gone.load(Ordering::Acquire) {
-                    return Poll::Pending;
-                }
-                hand.producer_bell.disarm();
-                continue;
-            }
-            // upstream.poll_emit: push until the ring is full or upstream runs out.
-            while room > 0 && next < items.end {
-                ring.push(next).expect("room was counted");
-                next += 1;
-                room -= 1;
-            }
-            if next < items.end {
-                // Paused: the ring is full.
-                hand.consumer_bell.ring();
-                continue;
-            }
-            match upstream {
-                Upstream::Ends => {
-                    hand.ended.store(true, Ordering::Release);
-                    hand.consumer_bell.ring();
-                    return Poll::Ready(Stop::Ended);
-                }
-                Upstream::Quiet => {
-                    hand.consumer_bell.ring();
-                    hand.producer_bell.arm(cx.waker());
-                    if hand.consumer_gone.load(Ordering::Acquire) {
-                        continue;
-                    }
-                    return Poll::Pending;
-                }
-            }
-        }
-    }))
-}
-
-/// `Boundary::poll_emit` of `ops/boundary.rs`: takes items into `emit` until it breaks,
-/// then returns `Paused` (`Some(false)`); `Ended` is `Some(true)`; sleeps on the consumer
-/// bell when the ring is empty and the producer has not ended.
-fn poll_boundary(
-    ring: &mut spsc::Consumer<u32>,
-    hand: &Hand,
-    cx: &mut Context<'_>,
-    emit: &mut impl FnMut(u32) -> ControlFlow<()>,
-) -> Poll<bool> {
-    let mut taken = 0usize;
-    loop {
-        while let Ok(item) = ring.pop() {
-            taken += 1;
-            if emit(item).is_break() {
-                hand.producer_bell.ring();
-                return Poll::Ready(false);
-            }
-        }
-        if taken > 0 {
-            hand.producer_bell.ring();
-        }
-        if hand.ended.load(Ordering::Acquire) {
-            if let Ok(item) = ring.pop() {
-                taken += 1;
-                if emit(item).is_break() {
-                    return Poll::Ready(false);
-                }
-                continue;
-            }
-            return Poll::Ready(true);
-        }
-        hand.consumer_bell.arm(cx.waker());
-        match ring.pop() {
-            Ok(item) => {
-                hand.consumer_bell.disarm();
-                taken += 1;
-                if emit(item).is_break() {
-                    hand.producer_bell.ring();
-                    return Poll::Ready(false);
-                }
-            }
-            Err(_) if hand.ended.load(Ordering::Acquire) => hand.consumer_bell.disarm(),
-            Err(_) => return Poll::Pending,
-        }
+/// An `async_boundary_on` spawner: runs the pump on a loom thread (blocking on it, so a
+/// pump that misses a wake-up is a loom deadlock) and keeps the thread in `slot`.
+fn on_loom_thread(slot: &PumpThread) -> impl FnOnce(PumpTask) + Send + 'static {
+    let slot = slot.clone();
+    move |task| {
+        let handle = thread::spawn(move || loom::future::block_on(task));
+        *slot.lock().expect("not poisoned") = Some(handle);
     }
 }
 
-/// Consumes a boundary of `count` items over a ring of `capacity`, one item per poll (as
-/// `into_stream` does) or in batches, and checks that every item arrives once, in order,
-/// then the end.
-fn hand_off(capacity: usize, count: u32, one_per_poll: bool) {
+/// `count` items through a boundary of `capacity`, consumed in batches by `fold`: every
+/// item arrives once, in order, then the end, and the pump finishes.
+fn boundary_folds_every_item(capacity: usize, count: u32) {
     loom::model(move || {
-        let (producer, mut consumer) = spsc::channel(capacity);
-        let hand = Arc::new(Hand::default());
-        let pump = {
-            let hand = hand.clone();
-            thread::spawn(move || run_pump(producer, 0..count, Upstream::Ends, &hand))
-        };
-        let mut got = Vec::new();
-        loop {
-            // Blocks for ever (a loom deadlock) if the consumer misses a wake-up.
-            let ended = loom::future::block_on(poll_fn(|cx| {
-                poll_boundary(&mut consumer, &hand, cx, &mut |item| {
-                    got.push(item);
-                    if one_per_poll {
-                        ControlFlow::Break(())
-                    } else {
-                        ControlFlow::Continue(())
-                    }
-                })
-            }));
-            if ended {
-                break;
+        let pump = PumpThread::default();
+        let flow = Flow::iter(0..count).async_boundary_on(capacity, on_loom_thread(&pump));
+        // Blocks for ever (a loom deadlock) if the consumer misses a wake-up.
+        let items = loom::future::block_on(flow.collect::<Vec<_>>());
+        assert_eq!(items.expect("completes"), (0..count).collect::<Vec<_>>());
+        join_thread(&pump);
+    });
+}
+
+/// `count` items through a boundary of `capacity`, consumed one per poll by `into_stream`.
+fn boundary_streams_every_item(capacity: usize, count: u32) {
+    loom::model(move || {
+        let pump = PumpThread::default();
+        let mut stream = Flow::iter(0..count)
+            .async_boundary_on(capacity, on_loom_thread(&pump))
+            .into_stream();
+        let mut items = Vec::new();
+        while let Some(item) = loom::future::block_on(stream.next()) {
+            items.push(item.expect("no error"));
+        }
+        assert_eq!(items, (0..count).collect::<Vec<_>>());
+        join_thread(&pump);
+    });
+}
+
+#[test]
+fn boundary_of_one_slot_folds_every_item_then_the_end() {
+    boundary_folds_every_item(1, 2);
+}
+
+#[test]
+fn boundary_of_one_slot_streams_every_item_then_the_end() {
+    boundary_streams_every_item(1, 3);
+}
+
+#[test]
+fn boundary_of_two_slots_folds_every_item_then_the_end() {
+    boundary_folds_every_item(2, 3);
+}
+
+#[test]
+fn boundary_of_two_slots_streams_every_item_then_the_end() {
+    boundary_streams_every_item(2, 3);
+}
+
+/// Emits 0, then fails.
+struct OneThenFail {
+    emitted: bool,
+}
+
+impl Source for OneThenFail {
+    type Item = u32;
+
+    fn poll_emit<E: Emit<u32>>(
+        &mut self,
+        _cx: &mut Context<'_>,
+        emit: &mut E,
+    ) -> Poll<Result<Step, Error>> {
+        if !self.emitted {
+            self.emitted = true;
+            if emit.emit(0).is_break() {
+                return Poll::Ready(Ok(Step::Paused));
             }
         }
-        assert_eq!(pump.join().expect("no panic"), Stop::Ended);
-        assert_eq!(got, (0..count).collect::<Vec<_>>());
-    });
+        Poll::Ready(Err(Error::Protocol("upstream failed")))
+    }
 }
 
-#[test]
-fn boundary_hand_off_through_one_slot_one_item_per_poll() {
-    hand_off(1, 2, true);
-}
-
-#[test]
-fn boundary_hand_off_through_one_slot_in_batches() {
-    hand_off(1, 2, false);
-}
-
-/// The consumer takes one item and leaves (drops the boundary): the pump, asleep on a
-/// full ring or on a quiet upstream, must wake up and stop.
-fn consumer_leaves(capacity: usize, count: u32, upstream: Upstream) {
+/// The item emitted before an upstream error arrives, then the error, then the end. With
+/// one slot upstream pauses after the item and fails at the next poll; with two it fails
+/// in the poll that emitted the item.
+fn boundary_delivers_the_item_before_the_error(capacity: usize) {
     loom::model(move || {
-        let (producer, mut consumer) = spsc::channel(capacity);
-        let hand = Arc::new(Hand::default());
-        let pump = {
-            let hand = hand.clone();
-            thread::spawn(move || run_pump(producer, 0..count, upstream, &hand))
-        };
-        let mut first = None;
-        let ended = loom::future::block_on(poll_fn(|cx| {
-            poll_boundary(&mut consumer, &hand, cx, &mut |item| {
-                first = Some(item);
-                ControlFlow::Break(())
-            })
-        }));
-        assert!(!ended);
-        assert_eq!(first, Some(0));
-        // Boundary's Drop.
-        hand.consumer_gone.store(true, Ordering::Release);
-        hand.producer_bell.ring();
-        drop(consumer);
-        // Blocks for ever (a loom deadlock) if the pump sleeps through the leave.
-        assert_eq!(pump.join().expect("no panic"), Stop::ConsumerGone);
+        let pump = PumpThread::default();
+        let mut stream = Flow::from_source(OneThenFail { emitted: false })
+            .async_boundary_on(capacity, on_loom_thread(&pump))
+            .into_stream();
+        let first = loom::future::block_on(stream.next());
+        assert_eq!(first.expect("an item").expect("the item first"), 0);
+        let second = loom::future::block_on(stream.next()).expect("the error");
+        assert!(
+            matches!(second, Err(Error::Protocol("upstream failed"))),
+            "got {second:?}"
+        );
+        assert!(loom::future::block_on(stream.next()).is_none());
+        join_thread(&pump);
     });
 }
 
 #[test]
-fn a_consumer_leaving_wakes_a_pump_waiting_for_room() {
-    consumer_leaves(1, 3, Upstream::Ends);
+fn boundary_of_one_slot_delivers_the_item_before_an_upstream_error() {
+    boundary_delivers_the_item_before_the_error(1);
 }
 
 #[test]
-fn a_consumer_leaving_wakes_a_pump_waiting_on_a_quiet_upstream() {
-    consumer_leaves(2, 1, Upstream::Quiet);
+fn boundary_of_two_slots_delivers_the_item_before_an_upstream_error() {
+    boundary_delivers_the_item_before_the_error(2);
+}
+
+/// The consumer takes one of `count` items and leaves: the pump (asleep on a full ring,
+/// or about to push) must wake up, drop upstream and finish.
+fn boundary_consumer_leaves_mid_stream(capacity: usize, count: u32) {
+    loom::model(move || {
+        let pump = PumpThread::default();
+        let dropped = Arc::new(AtomicBool::new(false));
+        let flag = DropFlag(dropped.clone());
+        let mut stream = Flow::iter(0..count)
+            .map(move |n| {
+                let _keep = &flag;
+                n
+            })
+            .async_boundary_on(capacity, on_loom_thread(&pump))
+            .into_stream();
+        let first = loom::future::block_on(stream.next());
+        assert_eq!(first.expect("an item").expect("no error"), 0);
+        drop(stream);
+        // Blocks for ever (a loom deadlock) if the pump sleeps through the leave.
+        join_thread(&pump);
+        assert!(dropped.load(Ordering::Acquire), "the pump dropped upstream");
+    });
+}
+
+#[test]
+fn boundary_of_one_slot_consumer_leaving_mid_stream_ends_the_pump() {
+    boundary_consumer_leaves_mid_stream(1, 3);
+}
+
+#[test]
+fn boundary_of_two_slots_consumer_leaving_mid_stream_ends_the_pump() {
+    boundary_consumer_leaves_mid_stream(2, 3);
+}
+
+/// Emits 0, then has nothing: the first time it wakes itself (as a source whose data
+/// arrived at once would), after that it stays quiet for ever (nobody wakes it).
+struct OneThenQuiet {
+    emitted: bool,
+    woke: bool,
+    _flag: DropFlag,
+}
+
+impl Source for OneThenQuiet {
+    type Item = u32;
+
+    fn poll_emit<E: Emit<u32>>(
+        &mut self,
+        cx: &mut Context<'_>,
+        emit: &mut E,
+    ) -> Poll<Result<Step, Error>> {
+        if !self.emitted {
+            self.emitted = true;
+            if emit.emit(0).is_break() {
+                return Poll::Ready(Ok(Step::Paused));
+            }
+        }
+        if !self.woke {
+            self.woke = true;
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
+    }
+}
+
+/// The consumer takes the only item of a quiet upstream and leaves: the pump, asleep on
+/// upstream (which will never wake it), must wake up, drop upstream and finish.
+fn boundary_consumer_leaves_a_quiet_upstream(capacity: usize) {
+    loom::model(move || {
+        let pump = PumpThread::default();
+        let dropped = Arc::new(AtomicBool::new(false));
+        let upstream = OneThenQuiet {
+            emitted: false,
+            woke: false,
+            _flag: DropFlag(dropped.clone()),
+        };
+        let mut stream = Flow::from_source(upstream)
+            .async_boundary_on(capacity, on_loom_thread(&pump))
+            .into_stream();
+        let first = loom::future::block_on(stream.next());
+        assert_eq!(first.expect("an item").expect("no error"), 0);
+        drop(stream);
+        join_thread(&pump);
+        assert!(dropped.load(Ordering::Acquire), "the pump dropped upstream");
+    });
+}
+
+#[test]
+fn boundary_of_one_slot_consumer_leaving_a_quiet_upstream_ends_the_pump() {
+    boundary_consumer_leaves_a_quiet_upstream(1);
+}
+
+#[test]
+fn boundary_of_two_slots_consumer_leaving_a_quiet_upstream_ends_the_pump() {
+    boundary_consumer_leaves_a_quiet_upstream(2);
+}
+
+/// The consumer polls once (which spawns the pump) and leaves before taking anything,
+/// possibly before the pump thread ran at all: the pump still drops upstream and finishes.
+#[test]
+fn boundary_consumer_leaving_before_the_pump_runs_ends_the_pump() {
+    loom::model(|| {
+        let pump = PumpThread::default();
+        let dropped = Arc::new(AtomicBool::new(false));
+        let flag = DropFlag(dropped.clone());
+        let mut stream = Flow::iter(0..2u32)
+            .map(move |n| {
+                let _keep = &flag;
+                n
+            })
+            .async_boundary_on(1, on_loom_thread(&pump))
+            .into_stream();
+        loom::future::block_on(poll_fn(|cx| {
+            let _ = stream.poll_next_unpin(cx);
+            Poll::Ready(())
+        }));
+        drop(stream);
+        join_thread(&pump);
+        assert!(dropped.load(Ordering::Acquire), "the pump dropped upstream");
+    });
 }

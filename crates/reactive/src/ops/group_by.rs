@@ -32,7 +32,9 @@
 //! * The key's `Hash` and `Eq` run under the operator's lock and must not panic; a panic in
 //!   the key function or upstream ends every consumer with [`Error::Panicked`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use hashbrown::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;

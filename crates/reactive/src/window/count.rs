@@ -1,6 +1,8 @@
 //! The engine of count windows: per key, every `n` events fire a window.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use hashbrown::HashMap;
 use std::hash::Hash;
 
 use super::aggregator::Aggregator;

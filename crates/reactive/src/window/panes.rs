@@ -2,7 +2,9 @@
 //! `gcd(size, slide)` ms) holding accumulators; a fired window merges its panes through
 //! [`TwoStacks`], so each event touches one accumulator however many windows it is in.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+use hashbrown::HashMap;
 use std::hash::Hash;
 
 use super::aggregator::Aggregator;
@@ -29,6 +31,10 @@ struct KeyPanes<Acc> {
 #[derive(Debug)]
 pub(crate) struct Panes<K, Acc> {
     geometry: Geometry,
+    /// The pane of the last event: `[start, end)` and the start of the last window holding
+    /// it. Events mostly fall into the same pane as the one before: they skip the two
+    /// divisions that place an event.
+    hot_pane: (Timestamp, Timestamp, Timestamp),
     keys: HashMap<K, KeyPanes<Acc>>,
     timers: Timers<K>,
 }
@@ -68,6 +74,7 @@ fn gcd(mut a: Timestamp, mut b: Timestamp) -> Timestamp {
 impl<K: Hash + Eq + Clone, Acc: Clone> Panes<K, Acc> {
     pub(crate) fn new(size: Timestamp, slide: Timestamp) -> Self {
         Self {
+            hot_pane: (Timestamp::MAX, Timestamp::MIN, 0),
             geometry: Geometry {
                 size,
                 slide,
@@ -96,12 +103,19 @@ impl<K: Hash + Eq + Clone, Acc: Clone> Panes<K, Acc> {
         out: &mut VecDeque<WindowEvent<K, A::Out, T>>,
     ) {
         let g = self.geometry;
-        let last_start = g.last_start(time);
+        let (hot_start, hot_end, hot_last_start) = self.hot_pane;
+        let (pane_start, last_start) = if hot_start <= time && time < hot_end {
+            (hot_start, hot_last_start)
+        } else {
+            let pane_start = align_down(time, g.pane);
+            let last_start = g.last_start(time);
+            self.hot_pane = (pane_start, pane_start.saturating_add(g.pane), last_start);
+            (pane_start, last_start)
+        };
         if (last_start + g.size - 1).saturating_add(lateness) <= watermark {
             out.push_back(WindowEvent::Late(item));
             return;
         }
-        let pane_start = align_down(time, g.pane);
         let state = if let Some(state) = self.keys.get_mut(&key) {
             state
         } else {

@@ -1,7 +1,9 @@
 //! The engine of session windows: per key, disjoint sessions ordered by start; an event
 //! opens `[t, t + gap)` and merges every session it overlaps or touches.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+use hashbrown::HashMap;
 use std::hash::Hash;
 
 use super::aggregator::Aggregator;
