@@ -7,9 +7,10 @@ use crate::source::{BoxSource, Source};
 /// A `Flow` is lazy: nothing runs until it is consumed (`for_each`, `fold`, `collect`,
 /// [`into_stream`](Flow::into_stream), or [`subscribe`](crate::Publisher::subscribe) with
 /// demand). Synchronous operators (`map`, `filter`, `scan`, `take`, …) wrap the source
-/// they were called on and fuse into one loop; asynchronous ones (`async_boundary`,
-/// `buffer`, `flat_map`, time operators) run their upstream on a task of the current tokio
-/// runtime and hand items over in batches.
+/// they were called on and fuse into one loop; time operators (`batch` with a wait,
+/// `debounce`, `sample`, `timeout`, `retry`) add a tokio timer; asynchronous ones
+/// (`async_boundary`, `buffer`, `flat_map`) run their upstream on a task of the current
+/// tokio runtime and hand items over in batches.
 ///
 /// # Examples
 ///

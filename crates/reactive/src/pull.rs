@@ -1,5 +1,5 @@
 //! One item at a time out of a [`Source`], for consumers that need exactly that
-//! (`futures::Stream`, `zip`, the subscriber driver's `request(1)` path).
+//! (`futures::Stream`, `zip`).
 
 use std::ops::ControlFlow;
 use std::task::{Context, Poll};
@@ -8,7 +8,8 @@ use crate::Error;
 use crate::source::{Source, Step};
 
 /// A source and what became of it. A source may emit its last item and end in the same
-/// call; the ending is kept until the item was taken.
+/// call (when the sink did not say "enough"); the ending is kept until the item was
+/// taken.
 #[derive(Debug)]
 pub(crate) struct Puller<S> {
     source: Option<S>,
@@ -35,6 +36,11 @@ impl<S: Source> Puller<S> {
                 ControlFlow::Break(())
             });
             match step {
+                Poll::Ready(Ok(Step::Paused)) if slot.is_none() => {
+                    // A pause without an item (a source's own choice): poll again later.
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
                 Poll::Ready(Ok(Step::Paused)) => {}
                 Poll::Ready(Ok(Step::Ended)) => self.finish(Ok(())),
                 Poll::Ready(Err(error)) => self.finish(Err(error)),

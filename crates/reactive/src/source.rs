@@ -51,7 +51,9 @@ impl<T> Emit<T> for DynEmit<'_, T> {
 /// # Contract
 ///
 /// * `poll_emit` pushes zero or more items into `emit`, stopping right after `emit`
-///   returns [`ControlFlow::Break`] (then it returns `Ready(Ok(Step::Paused))`).
+///   returns [`ControlFlow::Break`]: then it returns `Ready(Ok(Step::Paused))` — even when
+///   that item was its last, in which case `Ended` comes on the next call. (Combinators
+///   rely on it: after `Ended` they may go on to another input with the same sink.)
 /// * `Ready(Ok(Step::Ended))`: every item was emitted; `Ready(Err(_))`: the source failed
 ///   (items emitted before the error in the same call count). Either is terminal: the
 ///   source is not polled again, only dropped.

@@ -109,6 +109,12 @@ impl<S: Source, Sub: Subscriber<S::Item>> Future for Drive<S, Sub> {
             if this.demand.is_cancelled() {
                 return this.end(None);
             }
+            if this.stash.is_none() {
+                // The stashed item was the last: the end needs no further demand.
+                if let Some(ending) = this.ending.take() {
+                    return this.end(Some(ending));
+                }
+            }
             if this.budget == 0 {
                 if let Some(ending) = this.peek(cx) {
                     return this.end(Some(ending));
@@ -130,22 +136,23 @@ impl<S: Source, Sub: Subscriber<S::Item>> Future for Drive<S, Sub> {
                 }
                 continue;
             }
-            if let Some(ending) = this.ending.take() {
-                return this.end(Some(ending));
-            }
             let (Some(source), Some(subscriber)) = (this.source.as_mut(), this.subscriber.as_mut())
             else {
                 return Poll::Ready(());
             };
             let (demand, budget) = (&this.demand, &mut this.budget);
             let mut in_subscriber = false;
+            let mut sent = 0u64;
             let polled = guard(|| {
                 source.poll_emit(cx, &mut |item| {
                     in_subscriber = true;
                     demand.serve(|| subscriber.on_next(item));
                     in_subscriber = false;
+                    sent += 1;
                     if *budget != UNBOUNDED {
-                        *budget -= 1;
+                        // Saturating: a source that breaks the contract (items after a
+                        // `Break`) must not turn the budget into "unbounded".
+                        *budget = budget.saturating_sub(1);
                     }
                     if demand.is_cancelled() {
                         return ControlFlow::Break(());
@@ -171,6 +178,11 @@ impl<S: Source, Sub: Subscriber<S::Item>> Future for Drive<S, Sub> {
                     if this.demand.is_cancelled() {
                         return this.end(None);
                     }
+                    return Poll::Pending;
+                }
+                Ok(Poll::Ready(Ok(Step::Paused))) if sent == 0 => {
+                    // A pause without an item (the source's choice): yield, do not spin.
+                    cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
                 Ok(Poll::Ready(Ok(Step::Paused))) => {}

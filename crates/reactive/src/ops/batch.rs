@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::source::{Emit, Source, Step};
-use crate::sources::interval::Alarm;
+use crate::sources::interval::{Alarm, later};
 use crate::{Error, Flow};
 
 /// The most item slots a batch reserves up front; a larger `max_items` (time-only
@@ -90,7 +90,7 @@ impl<S: Source> Source for Batch<S> {
         }
         if let (Some(opened), Some(max_wait)) = (self.opened, self.max_wait) {
             if !self.alarm.is_armed() {
-                self.alarm.arm_at(opened + max_wait)?;
+                self.alarm.arm_at(later(opened, max_wait))?;
             }
         }
         if step.is_pending() && self.flush_expired(cx, emit).is_break() {

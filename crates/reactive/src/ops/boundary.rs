@@ -150,11 +150,10 @@ impl<T: Send> Inlet<T> for PolicyQueue<T> {
 enum Queue<T> {
     /// The backpressured ring.
     Ring(spsc::Consumer<T>),
-    /// A policy deque, and the items taken out of it in one lock.
-    Policy {
-        items: Arc<Mutex<VecDeque<T>>>,
-        taken: VecDeque<T>,
-    },
+    /// A policy deque, shared with the producer: the consumer takes one item per lock,
+    /// so the policy always sees every item not yet emitted (the buffer never holds more
+    /// than its capacity, and `DropOldest` drops the oldest of them).
+    Policy(Arc<Mutex<VecDeque<T>>>),
 }
 
 /// How a round of [`Queue::emit_ready`] ended.
@@ -196,21 +195,13 @@ impl<T: Send> Queue<T> {
                     return Drained::Yield;
                 }
             },
-            Self::Policy {
-                items,
-                taken: local,
-            } => loop {
-                if local.is_empty() {
-                    std::mem::swap(local, &mut *lock(items));
-                    if local.is_empty() {
-                        return Drained::Empty;
-                    }
-                }
-                while let Some(item) = local.pop_front() {
-                    *taken += 1;
-                    if emit.emit(item).is_break() {
-                        return Drained::Full;
-                    }
+            Self::Policy(items) => loop {
+                let Some(item) = lock(items).pop_front() else {
+                    return Drained::Empty;
+                };
+                *taken += 1;
+                if emit.emit(item).is_break() {
+                    return Drained::Full;
                 }
                 if *taken >= YIELD_EVERY {
                     return Drained::Yield;
@@ -223,7 +214,7 @@ impl<T: Send> Queue<T> {
     fn has_items(&mut self) -> bool {
         match self {
             Self::Ring(ring) => ring.slots() > 0,
-            Self::Policy { items, taken } => !taken.is_empty() || !lock(items).is_empty(),
+            Self::Policy(items) => !lock(items).is_empty(),
         }
     }
 }
@@ -437,7 +428,7 @@ where
     S: Source + Send + 'static,
     S::Item: Send + 'static,
 {
-    /// Runs upstream on its own tokio task, `capacity` items ahead at most, and hands items
+    /// Runs upstream on its own tokio task, `capacity` (at least 1) items ahead at most, and hands items
     /// over in batches through a wait-free ring: the stages before and after the boundary
     /// run in parallel. Upstream is spawned at the first poll (inside a tokio runtime, or
     /// the flow fails with [`Error::NoRuntime`]) and cancelled when this flow is dropped.
@@ -499,13 +490,18 @@ where
         let (producer, consumer) = spsc::channel(capacity.max(1));
         let shared = Arc::new(Shared::new(capacity.max(1)));
         Flow::from_source(Boundary {
-            pending: Some(starter(self.into_source(), producer, Arc::clone(&shared), spawn)),
+            pending: Some(starter(
+                self.into_source(),
+                producer,
+                Arc::clone(&shared),
+                spawn,
+            )),
             queue: Queue::Ring(consumer),
             shared,
         })
     }
 
-    /// Decouples upstream from a slower downstream with a buffer of `capacity` items and a
+    /// Decouples upstream from a slower downstream with a buffer of `capacity` (at least 1) items and a
     /// policy for when it is full ([`Overflow`]). With [`Overflow::Backpressure`] this is
     /// [`async_boundary`](Self::async_boundary); the other policies never slow upstream
     /// down and lose (or fail on) what does not fit.
@@ -521,11 +517,13 @@ where
             policy,
         };
         Flow::from_source(Boundary {
-            pending: Some(starter(self.into_source(), inlet, Arc::clone(&shared), None)),
-            queue: Queue::Policy {
-                items,
-                taken: VecDeque::new(),
-            },
+            pending: Some(starter(
+                self.into_source(),
+                inlet,
+                Arc::clone(&shared),
+                None,
+            )),
+            queue: Queue::Policy(items),
             shared,
         })
     }

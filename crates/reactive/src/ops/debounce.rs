@@ -4,8 +4,6 @@ use std::ops::ControlFlow;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use crate::source::{Emit, Source, Step};
 use crate::sources::interval::Alarm;
 use crate::sources::iter::yield_now;
@@ -59,7 +57,7 @@ impl<S: Source> Source for Debounce<S> {
             Poll::Ready(Ok(Step::Paused)) => {
                 // Our sink never breaks; a source that pauses anyway is simply polled again.
                 if arrived {
-                    self.alarm.arm_at(Instant::now() + self.quiet)?;
+                    self.alarm.arm_after(self.quiet)?;
                 }
                 yield_now(cx)
             }
@@ -73,7 +71,7 @@ impl<S: Source> Source for Debounce<S> {
             }
             Poll::Pending => {
                 if arrived {
-                    self.alarm.arm_at(Instant::now() + self.quiet)?;
+                    self.alarm.arm_after(self.quiet)?;
                 }
                 if self.emit_settled(cx, emit).is_break() {
                     return Poll::Ready(Ok(Step::Paused));

@@ -127,6 +127,8 @@ pub struct FlatMapIter<S, F, It> {
     f: F,
     /// The expansion in progress when downstream filled up.
     current: Option<It>,
+    /// Upstream ended while `current` still had items.
+    upstream_ended: bool,
 }
 
 impl<S, F, C> Source for FlatMapIter<S, F, C::IntoIter>
@@ -151,8 +153,11 @@ where
             }
             self.current = None;
         }
+        if self.upstream_ended {
+            return Poll::Ready(Ok(Step::Ended));
+        }
         let (f, current) = (&mut self.f, &mut self.current);
-        self.upstream.poll_emit(cx, &mut |item| {
+        let step = self.upstream.poll_emit(cx, &mut |item| {
             let mut expansion = f(item).into_iter();
             for inner in expansion.by_ref() {
                 if emit.emit(inner).is_break() {
@@ -161,12 +166,21 @@ where
                 }
             }
             std::ops::ControlFlow::Continue(())
-        })
+        });
+        match step {
+            // Upstream's last item broke off mid-expansion: finish it first.
+            Poll::Ready(Ok(Step::Ended)) if self.current.is_some() => {
+                self.upstream_ended = true;
+                Poll::Ready(Ok(Step::Paused))
+            }
+            other => other,
+        }
     }
 }
 
 impl<S: Source> Flow<S> {
-    /// Maps every item to a flow and merges up to `concurrency` of those flows at once.
+    /// Maps every item to a flow and merges up to `concurrency` (at least 1) of those flows
+    /// at once.
     ///
     /// Each inner flow runs on its own tokio task, up to [`DEFAULT_PREFETCH`] items ahead
     /// of the consumer, so in-flight work keeps going while the consumer is busy (unlike
@@ -245,6 +259,7 @@ impl<S: Source> Flow<S> {
             upstream,
             f,
             current: None,
+            upstream_ended: false,
         })
     }
 }

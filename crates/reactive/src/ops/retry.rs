@@ -5,8 +5,6 @@ use std::hash::BuildHasher;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use crate::source::{Emit, Source, Step};
 use crate::sources::interval::Alarm;
 use crate::sources::iter::yield_now;
@@ -223,7 +221,7 @@ where
                 // Re-subscribe at the next poll, after letting other tasks run.
                 return yield_now(cx);
             }
-            self.alarm.arm_at(Instant::now() + delay)?;
+            self.alarm.arm_after(delay)?;
             self.waiting = true;
         }
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::source::{Emit, Source, Step};
-use crate::sources::interval::Alarm;
+use crate::sources::interval::{Alarm, later};
 use crate::sources::iter::yield_now;
 use crate::{Error, Flow};
 
@@ -43,7 +43,10 @@ impl<S: Source> Sample<S> {
         let elapsed = now.saturating_duration_since(origin).as_nanos();
         // `into_period < every`, which fits in u64 nanoseconds for any sane period.
         let into_period = elapsed % self.every.as_nanos();
-        now - Duration::from_nanos(u64::try_from(into_period).unwrap_or(u64::MAX)) + self.every
+        later(
+            now - Duration::from_nanos(u64::try_from(into_period).unwrap_or(u64::MAX)),
+            self.every,
+        )
     }
 }
 

@@ -29,18 +29,22 @@ impl<S: Source> Source for Take<S> {
             return Poll::Ready(Ok(Step::Ended));
         };
         let left = &mut self.left;
+        let mut downstream_full = false;
         let step = upstream.poll_emit(cx, &mut |item| {
             *left -= 1;
-            if emit.emit(item).is_break() || *left == 0 {
+            downstream_full = emit.emit(item).is_break();
+            if downstream_full || *left == 0 {
                 return ControlFlow::Break(());
             }
             ControlFlow::Continue(())
         });
         if self.left == 0 {
+            // Cancel upstream now, not when the next item would arrive.
             self.upstream = None;
             return match step {
-                // The last item may have filled downstream too: either way we are done.
                 Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+                // The last item filled downstream: the end comes on the next poll.
+                _ if downstream_full => Poll::Ready(Ok(Step::Paused)),
                 _ => Poll::Ready(Ok(Step::Ended)),
             };
         }

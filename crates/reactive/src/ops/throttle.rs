@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::source::{Emit, Source, Step};
+use crate::sources::interval::later;
 use crate::{Error, Flow};
 
 /// The source of [`Flow::throttle`].
@@ -35,7 +36,7 @@ impl<S: Source> Source for Throttle<S> {
             if closed_until.is_some_and(|until| now < until) {
                 return ControlFlow::Continue(());
             }
-            *closed_until = Some(now + per);
+            *closed_until = Some(later(now, per));
             emit.emit(item)
         })
     }

@@ -3,8 +3,6 @@
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use crate::source::{Emit, Source, Step};
 use crate::sources::interval::Alarm;
 use crate::{Error, Flow};
@@ -50,7 +48,7 @@ impl<S: Source> Source for Timeout<S> {
             Poll::Pending => {
                 let restart = std::mem::take(&mut self.restart);
                 if arrived || restart {
-                    self.alarm.arm_at(Instant::now() + self.after)?;
+                    self.alarm.arm_after(self.after)?;
                 }
                 if !self.alarm.poll_fired(cx) {
                     return Poll::Pending;

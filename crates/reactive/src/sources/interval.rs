@@ -7,6 +7,7 @@
 //! poll, not when the flow is built: a flow is lazy.
 
 use std::future::Future;
+use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -22,6 +23,15 @@ pub(crate) fn require_runtime() -> Result<(), Error> {
     tokio::runtime::Handle::try_current()
         .map(drop)
         .map_err(|_| Error::NoRuntime)
+}
+
+/// `instant + delay`, or about 30 years from `instant` when that overflows (tokio's own
+/// "far future"): a huge delay means "never", not a panic.
+pub(crate) fn later(instant: Instant, delay: Duration) -> Instant {
+    const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+    instant
+        .checked_add(delay.min(FAR_FUTURE))
+        .unwrap_or(instant)
 }
 
 /// A reusable one-shot timer for operators: the `Sleep` is boxed once, on first use, and
@@ -54,6 +64,12 @@ impl Alarm {
         }
         self.target = Some(deadline);
         Ok(())
+    }
+
+    /// Arms the alarm for `delay` from now; a delay too long for the clock (such as
+    /// `Duration::MAX`) means "never" rather than an overflow.
+    pub(crate) fn arm_after(&mut self, delay: Duration) -> Result<(), Error> {
+        self.arm_at(later(Instant::now(), delay))
     }
 
     /// Forgets the deadline: [`poll_fired`](Alarm::poll_fired) says `false` until re-armed.
@@ -132,6 +148,8 @@ impl Source for Interval {
 pub struct Timer {
     delay: Duration,
     alarm: Option<Alarm>,
+    /// The item went out (the end is due).
+    fired: bool,
 }
 
 impl Source for Timer {
@@ -142,20 +160,27 @@ impl Source for Timer {
         cx: &mut Context<'_>,
         emit: &mut E,
     ) -> Poll<Result<Step, Error>> {
+        if self.fired {
+            return Poll::Ready(Ok(Step::Ended));
+        }
         let alarm = match self.alarm.as_mut() {
             Some(alarm) => alarm,
             None => {
                 let mut alarm = Alarm::default();
-                alarm.arm_at(Instant::now() + self.delay)?;
+                alarm.arm_after(self.delay)?;
                 self.alarm.insert(alarm)
             }
         };
         if !alarm.poll_fired(cx) {
             return Poll::Pending;
         }
-        // One item and the end in the same call: whatever downstream answers, we are done.
-        let _ = emit.emit(());
-        Poll::Ready(Ok(Step::Ended))
+        self.fired = true;
+        // The end comes in the same call unless the item filled downstream (the contract:
+        // nothing but `Paused` after a `Break`); then it comes on the next poll.
+        match emit.emit(()) {
+            ControlFlow::Continue(()) => Poll::Ready(Ok(Step::Ended)),
+            ControlFlow::Break(()) => Poll::Ready(Ok(Step::Paused)),
+        }
     }
 }
 
@@ -228,6 +253,10 @@ impl Flow<Timer> {
     /// # }
     /// ```
     pub fn timer(delay: Duration) -> Self {
-        Flow::from_source(Timer { delay, alarm: None })
+        Flow::from_source(Timer {
+            delay,
+            alarm: None,
+            fired: false,
+        })
     }
 }
