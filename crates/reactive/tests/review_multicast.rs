@@ -94,7 +94,6 @@ fn fired<K, O, T>(
 /// A source that is never idle but is not pulled because downstream is slow (the
 /// operator's own backpressure) is taken for an idle one: the watermark jumps by the time
 /// downstream took, a window fires early and in-order events come out as late.
-#[ignore = "BUG: idle_timeout counts backpressure time as idleness; in-order events become Late"]
 #[tokio::test(start_paused = true)]
 async fn idle_timeout_does_not_mistake_backpressure_for_an_idle_source() {
     let mut out = Flow::iter([5i64, 15, 16, 17])

@@ -179,6 +179,7 @@ impl<S: Source, K, KF, TF> Windowing<S, K, KF, TF> {
                 out: VecDeque::new(),
                 failure: None,
             },
+            upstream_pending: false,
         })
     }
 }
@@ -361,6 +362,9 @@ pub struct WindowSource<S: Source, K, KF, TF, A: Aggregator<S::Item>> {
     upstream: Option<S>,
     sleep: Option<Pin<Box<Sleep>>>,
     core: Core<K, KF, TF, A, S::Item>,
+    /// The last poll ended because upstream had nothing (not because downstream was
+    /// full): only such waits count as an idle source.
+    upstream_pending: bool,
 }
 
 impl<S, K, KF, TF, A> Source for WindowSource<S, K, KF, TF, A>
@@ -382,6 +386,13 @@ where
         if let Time::Processing { origin } = &mut core.time {
             origin.get_or_insert_with(Instant::now);
         }
+        if !self.upstream_pending {
+            // Time spent while downstream held us back is not upstream idleness.
+            if let Time::Event { clock, .. } = &mut core.time {
+                clock.resume(Instant::now());
+            }
+        }
+        self.upstream_pending = false;
         let mut budget = YIELD_EVERY;
         let mut timer_wakes = 0;
         loop {
@@ -426,6 +437,7 @@ where
                 }
                 Poll::Pending if !core.out.is_empty() => {}
                 Poll::Pending => {
+                    self.upstream_pending = true;
                     let Some(deadline) = core.deadline() else {
                         return Poll::Pending;
                     };
@@ -444,6 +456,7 @@ where
                         return Poll::Pending;
                     }
                     timer_wakes += 1;
+                    self.upstream_pending = false;
                     if timer_wakes > 2 {
                         // The timer fired but nothing became due: do not spin.
                         return yield_now(cx);

@@ -134,6 +134,14 @@ impl<T> WatermarkClock<T> {
             .checked_add(Duration::from_millis(u64::try_from(wait).ok()?))
     }
 
+    /// Upstream is being pulled again after downstream held the operator back: the
+    /// quiet time restarts now (a source that was not asked is not idle).
+    pub(crate) fn resume(&mut self, now: Instant) {
+        if self.watches_idle() && self.last_arrival.is_some() {
+            self.last_arrival = Some(now);
+        }
+    }
+
     /// Records an event's arrival (idle handling).
     pub(crate) fn arrived(&mut self, now: Instant) {
         self.last_arrival = Some(now);
