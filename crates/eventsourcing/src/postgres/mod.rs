@@ -1,0 +1,1 @@
+//! [`PostgresStore`]: the PostgreSQL store (being written).

@@ -1,0 +1,1 @@
+//! [`SqliteStore`]: the embedded durable store (being written).
