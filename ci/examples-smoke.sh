@@ -9,7 +9,8 @@
 # and a successful half-open trial (manual clock too); and the supervised actor shards, which
 # check that every event was counted or was one of the poison events that crash a shard;
 # and the click-stream windows, which check that every click was counted once or came out
-# on the late side output.
+# on the late side output; and the bank accounts on SQLite, which check that a projection
+# resumed from its checkpoint saw every event once, in order, and matches the balances.
 set -euo pipefail
 cargo run --release --example workerpool_idle_cpu
 cargo run --release --example workerpool_latency -- --round-trips 50000
@@ -17,3 +18,4 @@ cargo run --release --example ratelimit_axum --features ratelimit-tower -- --sel
 cargo run --release --example circuitbreaker_axum --features circuitbreaker-tower -- --self-test
 cargo run --release --example actor_sessions -- --events 200000
 cargo run --release --example reactive_clickstream -- --clicks 1000000
+cargo run --release --example eventsourcing_bank -- --commands 40000

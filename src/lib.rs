@@ -13,6 +13,7 @@
 //! | [`pool`] | `flowbed-pool` | connection pool: strict FIFO hand-off, min idle, lifetimes, validation, leak detection, PostgreSQL |
 //! | [`actor`] | `flowbed-actor` | typed actors: bounded mailboxes, OTP supervision, links, monitors, registry, timers, routers |
 //! | [`reactive`] | `flowbed-reactive` | reactive streams: request(n) demand, fused operators, overflow strategies, event-time windows with watermarks |
+//! | [`eventsourcing`] | `flowbed-eventsourcing` | event sourcing: aggregates, repository with snapshots and upcasters, event store on memory/SQLite/PostgreSQL with gap-free catch-up subscriptions |
 //!
 //! The tutorials in `docs/tutorials/` are compiled and run as doctests of this crate.
 
@@ -43,6 +44,10 @@ pub use flowbed_actor as actor;
 #[cfg(feature = "reactive")]
 #[doc(inline)]
 pub use flowbed_reactive as reactive;
+
+#[cfg(feature = "eventsourcing")]
+#[doc(inline)]
+pub use flowbed_eventsourcing as eventsourcing;
 
 /// `docs/tutorials/01-lockfree.md`, compiled and run as doctests.
 #[cfg(all(doctest, feature = "lockfree"))]
@@ -78,3 +83,8 @@ pub struct TutorialActor;
 #[cfg(all(doctest, feature = "reactive"))]
 #[doc = include_str!("../docs/tutorials/07-reactive.md")]
 pub struct TutorialReactive;
+
+/// `docs/tutorials/08-eventsourcing.md`, compiled and run as doctests.
+#[cfg(all(doctest, feature = "eventsourcing"))]
+#[doc = include_str!("../docs/tutorials/08-eventsourcing.md")]
+pub struct TutorialEventsourcing;

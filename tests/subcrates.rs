@@ -161,3 +161,26 @@ fn reactive_is_reexported() {
     assert_eq!(sum.unwrap(), 12);
     let _same: fn(Vec<u32>) -> flowbed_reactive::Flow<_> = Flow::iter;
 }
+
+#[cfg(feature = "eventsourcing")]
+#[test]
+fn eventsourcing_is_reexported() {
+    use flowbed::eventsourcing::memory::MemoryStore;
+    use flowbed::eventsourcing::{EventData, EventStore, ExpectedVersion, Position};
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = MemoryStore::new();
+        let event = EventData::new("Happened", b"{}".to_vec());
+        let result = store
+            .append("s-1", ExpectedVersion::NoStream, vec![event])
+            .await
+            .unwrap();
+        assert_eq!(result.position, Some(Position(1)));
+        let same: fn() -> flowbed_eventsourcing::memory::MemoryStore = MemoryStore::new;
+        assert_eq!(same().head().await.unwrap(), Position::START);
+    });
+}

@@ -77,9 +77,10 @@ pub enum AppendError {
         /// The stream's actual version (0 = no events).
         actual: u64,
     },
-    /// Some of the batch's event ids are already stored, but not as this exact batch in
-    /// this stream (an id reused for a different event, or a batch that overlaps an earlier
-    /// one). An exact re-append is not an error: it succeeds without writing.
+    /// Some of the batch's event ids are already stored, but not all of them at
+    /// consecutive versions of this stream in batch order (an id reused for a different
+    /// event, or a batch that overlaps an earlier one). A re-append of stored events is not
+    /// an error: it succeeds without writing.
     #[error(
         "event {event_id} of an append to stream {stream:?} is already stored elsewhere or as part of a different batch"
     )]

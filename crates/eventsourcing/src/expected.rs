@@ -112,9 +112,11 @@ pub(crate) enum Replay {
 }
 
 /// Decides idempotency from where each id of the batch already lives (`None`: not
-/// stored), in batch order. The rule, on every backend: all ids stored as this exact batch
-/// in this stream → no-op success; none stored → a normal append; anything else (some
-/// stored, or stored elsewhere or in another order) → [`AppendError::IdempotencyConflict`].
+/// stored), in batch order. The rule, on every backend: every id already stored in this
+/// stream, at consecutive versions in batch order → no-op success (a retry of the batch;
+/// stores keep no batch boundaries, so a consecutive run of earlier appends re-sent as one
+/// batch also counts); none stored → a normal append; anything else (some stored, or
+/// stored elsewhere, with holes or in another order) → [`AppendError::IdempotencyConflict`].
 pub(crate) fn classify_replay(
     stream: &str,
     events: &[EventData],

@@ -339,11 +339,16 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         stream: &str,
         loaded: &mut Loaded<A>,
     ) -> Result<(), CommandError<A::Error>> {
+        let mut first_read = true;
         loop {
             let events = self
                 .store
                 .read_stream(stream, loaded.version + 1, Direction::Forward, TAIL_BATCH)
                 .await?;
+            if events.is_empty() && first_read && self.skip_hidden(stream, loaded).await? {
+                continue;
+            }
+            first_read = false;
             let full = events.len() == TAIL_BATCH;
             for recorded in &events {
                 let event: A::Event = self.upcasters.decode(recorded)?;
@@ -353,6 +358,31 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             if !full {
                 return Ok(());
             }
+        }
+    }
+
+    /// A stream that reads as empty after `loaded.version` may still have a higher
+    /// version: its events are hidden by a soft delete or `truncate_before`. The aggregate
+    /// then continues from the hidden events' version (so its next append revives the
+    /// stream, as the store documents) instead of expecting a version it can never see.
+    /// Returns true when it moved `loaded.version`. Events appended concurrently are not
+    /// hidden and are never skipped: only versions below `truncate_before` are.
+    async fn skip_hidden(
+        &self,
+        stream: &str,
+        loaded: &mut Loaded<A>,
+    ) -> Result<bool, CommandError<A::Error>> {
+        let version = self.store.stream_version(stream).await?;
+        if version <= loaded.version {
+            return Ok(false);
+        }
+        let metadata = self.store.stream_metadata(stream).await?;
+        let hidden_up_to = metadata.truncate_before.saturating_sub(1).min(version);
+        if hidden_up_to > loaded.version {
+            loaded.version = hidden_up_to;
+            Ok(true)
+        } else {
+            Ok(false)
         }
     }
 }

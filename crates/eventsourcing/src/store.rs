@@ -15,8 +15,9 @@ pub struct AppendResult {
     pub version: u64,
     /// The global position of the last appended event (`None` for an empty append).
     pub position: Option<Position>,
-    /// True when every event id was already stored as this batch: nothing was written and
-    /// `version`/`position` are those of the original append.
+    /// True when every event id was already stored in this stream, at consecutive versions
+    /// in batch order (a retried append): nothing was written and `version`/`position` are
+    /// those of the stored batch's last event.
     pub deduplicated: bool,
 }
 
@@ -110,8 +111,9 @@ pub struct Snapshot {
 /// ```
 pub trait EventStore: Clone + Send + Sync + 'static {
     /// Appends `events` to `stream` atomically (all or none), if the stream's version
-    /// satisfies `expected`. Event ids already stored as this exact batch make the call a
-    /// no-op success ([`AppendResult::deduplicated`]).
+    /// satisfies `expected`. Event ids all already stored in this stream at consecutive
+    /// versions in batch order (a retry) make the call a no-op success
+    /// ([`AppendResult::deduplicated`]), whatever `expected` says.
     ///
     /// # Errors
     ///

@@ -1,7 +1,8 @@
 //! The one place this crate's locks and atomics come from.
 //!
 //! Normal builds use `std`; `RUSTFLAGS="--cfg flowbed_loom"` swaps in loom's model-checked
-//! versions so `tests/loom.rs` can explore every interleaving of the group-commit queue.
+//! versions so `tests/loom.rs` can explore every interleaving of the memory store's lock
+//! protocol (the group-commit queue is tokio's channel, not modelled here).
 
 #[cfg(flowbed_loom)]
 pub(crate) use loom::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
