@@ -99,6 +99,15 @@ pub enum AppendError {
     /// The stream id is empty.
     #[error("stream id is empty")]
     EmptyStreamId,
+    /// A stream id or event type contains a NUL character, which PostgreSQL text cannot
+    /// hold (refused on every backend, so data stays portable between them).
+    #[error("{field} {value:?} contains a NUL character")]
+    NulCharacter {
+        /// `"stream id"` or `"event type"`.
+        field: &'static str,
+        /// The offending value.
+        value: String,
+    },
     /// The store is closed (dropped, or its writer stopped).
     #[error("the event store is closed")]
     Closed,

@@ -69,15 +69,28 @@ impl fmt::Display for ExpectedVersion {
     }
 }
 
-/// Checks what can be checked before touching storage: a non-empty stream id and no event
-/// id twice in the batch.
+/// Checks what can be checked before touching storage: a non-empty stream id, no NUL
+/// character in the stream id or an event type, and no event id twice in the batch.
 ///
 /// # Errors
 ///
-/// [`AppendError::EmptyStreamId`], [`AppendError::DuplicateEventInBatch`].
+/// [`AppendError::EmptyStreamId`], [`AppendError::NulCharacter`],
+/// [`AppendError::DuplicateEventInBatch`].
 pub(crate) fn validate_batch(stream: &str, events: &[EventData]) -> Result<(), AppendError> {
     if stream.is_empty() {
         return Err(AppendError::EmptyStreamId);
+    }
+    if stream.contains('\0') {
+        return Err(AppendError::NulCharacter {
+            field: "stream id",
+            value: stream.to_owned(),
+        });
+    }
+    if let Some(event) = events.iter().find(|event| event.event_type.contains('\0')) {
+        return Err(AppendError::NulCharacter {
+            field: "event type",
+            value: event.event_type.clone(),
+        });
     }
     if events.len() > 1 {
         let mut ids: Vec<EventId> = events.iter().map(|event| event.id).collect();

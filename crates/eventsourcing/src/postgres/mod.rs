@@ -61,9 +61,9 @@
 //!
 //! # Locks, and why batches cannot deadlock
 //!
-//! An append takes its stream rows first (`INSERT ... ON CONFLICT DO UPDATE`, which also
-//! creates a missing stream row and locks an existing one, in byte order of the stream
-//! id), then the counter row. Every appender takes locks in that one order, so two
+//! An append takes its stream rows first (one `INSERT ... ON CONFLICT DO UPDATE ... WHERE
+//! false`, which creates missing stream rows and locks existing ones without writing a new
+//! row version, in byte order of the stream id), then the counter row. Every appender takes locks in that one order, so two
 //! batches touching the same streams wait for each other instead of deadlocking. (A
 //! transaction calling `append_in` twice breaks that order; PostgreSQL then detects the
 //! deadlock and aborts one of the transactions.)
@@ -80,11 +80,17 @@
 //! the events with one `INSERT ... SELECT FROM unnest(...)`, updates the streams (clearing
 //! a soft delete), notifies, and returns one row per request. A rejected request writes
 //! nothing; the others of the batch commit. The store sends it as a single statement
-//! outside an explicit transaction: one round trip, one commit.
+//! outside an explicit transaction: one round trip, one commit. Inside, it runs three SQL
+//! statements whatever the batch size (lock, look up ids, then one statement that updates
+//! the streams, allocates positions, inserts every event and notifies), with generic plans
+//! (`plan_cache_mode = force_generic_plan`: nothing is re-planned per call).
 //!
 //! The store's writer task takes every append waiting in its queue (up to
 //! [`max_batch_events`](PostgresStoreBuilder::max_batch_events)), calls the function once
-//! on a pooled connection, and answers each appender. If another process commits one of
+//! on a pooled connection, and answers each appender. Commits are serialized by the
+//! counter row anyway, so one writer per store loses nothing; what matters is how many
+//! appends share a commit (one WAL flush): after a batch of several, the writer yields once
+//! before taking the next, so the appenders it just answered can queue again first. If another process commits one of
 //! the batch's event ids first, the insert fails with a unique violation (SQLSTATE 23505);
 //! the writer sends the batch again and the retry judges that request by the idempotency
 //! rule (counted in [`PostgresStats::unique_violation_retries`]).

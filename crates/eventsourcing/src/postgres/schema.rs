@@ -223,15 +223,15 @@ BEGIN
 
     -- 1. Lock the streams, creating missing rows, in one global order (bytes of the id):
     --    batches that share streams wait for each other instead of deadlocking.
-    WITH locked AS (
-        INSERT INTO {s}.streams AS st (stream_id)
-            SELECT DISTINCT u.id COLLATE "C" FROM unnest(p_streams) AS u(id) ORDER BY 1
-            ON CONFLICT (stream_id) DO UPDATE SET version = st.version
-            RETURNING st.stream_id, st.version
-    )
-    SELECT array_agg(l.version ORDER BY u.ord) INTO versions
+    --    `DO UPDATE ... WHERE false` locks an existing row without writing a new version
+    --    of it. The versions are read by the next statement, whose snapshot is taken
+    --    after the locks were granted (so it sees what the previous holder committed).
+    INSERT INTO {s}.streams AS st (stream_id)
+        SELECT DISTINCT u.id COLLATE "C" FROM unnest(p_streams) AS u(id) ORDER BY 1
+        ON CONFLICT (stream_id) DO UPDATE SET version = st.version WHERE false;
+    SELECT array_agg(st.version ORDER BY u.ord) INTO versions
         FROM unnest(p_streams) WITH ORDINALITY AS u(id, ord)
-        JOIN locked l ON l.stream_id = u.id;
+        JOIN {s}.streams st ON st.stream_id = u.id;
     versions_before := versions;
 
     -- 2. Which of the ids are stored already (idempotency). A statement of its own: its
@@ -348,8 +348,8 @@ DECLARE
     cur bigint;
 BEGIN
     INSERT INTO {s}.streams AS st (stream_id) VALUES (p_stream)
-        ON CONFLICT (stream_id) DO UPDATE SET version = st.version
-        RETURNING st.version INTO cur;
+        ON CONFLICT (stream_id) DO UPDATE SET version = st.version WHERE false;
+    SELECT st.version INTO cur FROM {s}.streams st WHERE st.stream_id = p_stream;
     IF (CASE p_expected
             WHEN -1 THEN true
             WHEN -2 THEN cur = 0

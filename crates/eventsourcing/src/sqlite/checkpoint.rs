@@ -67,8 +67,9 @@ pub(super) struct Checkpointer {
 impl Checkpointer {
     /// Opens the checkpointer's connection and starts its thread.
     pub(super) fn start(path: &Path, busy_timeout: Duration) -> Result<Checkpointer, StoreError> {
-        let open_error =
-            |error: rusqlite::Error| StoreError::Backend(BackendError::new("sqlite", "open", error));
+        let open_error = |error: rusqlite::Error| {
+            StoreError::Backend(BackendError::new("sqlite", "open", error))
+        };
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -77,7 +78,7 @@ impl Checkpointer {
         conn.busy_timeout(busy_timeout).map_err(open_error)?;
         let (kick, kicks) = sync_channel(1);
         let thread = std::thread::Builder::new()
-            .name("flowbed-sqlite-checkpoint".to_owned())
+            .name("fb-sqlite-ckpt".to_owned())
             .spawn(move || run(&conn, &kicks))
             .map_err(|error| StoreError::Backend(BackendError::new("sqlite", "open", error)))?;
         Ok(Checkpointer {

@@ -433,7 +433,7 @@ impl SqliteStore {
             options.max_batch_events,
         );
         let writer = std::thread::Builder::new()
-            .name("flowbed-sqlite-writer".to_owned())
+            .name("fb-sqlite-write".to_owned())
             .spawn(move || writer.run())
             .map_err(|error| StoreError::Backend(BackendError::new("sqlite", "open", error)))?;
         Ok(SqliteStore {

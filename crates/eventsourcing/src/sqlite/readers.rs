@@ -164,7 +164,9 @@ impl ReadPool {
         let stream = stream.to_owned();
         self.run("stream_version", move |conn| {
             let version: i64 = conn
-                .prepare_cached("SELECT COALESCE(MAX(version), 0) FROM events WHERE stream_id = ?1")?
+                .prepare_cached(
+                    "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream_id = ?1",
+                )?
                 .query_row(params![stream], |row| row.get(0))?;
             Ok(from_stored(version))
         })

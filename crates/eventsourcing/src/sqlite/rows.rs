@@ -162,10 +162,12 @@ pub(super) fn stream_metadata(
 ) -> Result<StreamMetadata, ReadFailure> {
     let custom = match custom {
         None => None,
-        Some(json) => Some(serde_json::from_str(&json).map_err(|error| ReadFailure::Corrupt {
-            location: format!("stream {stream:?} metadata"),
-            reason: format!("custom metadata is not JSON: {error}"),
-        })?),
+        Some(json) => Some(
+            serde_json::from_str(&json).map_err(|error| ReadFailure::Corrupt {
+                location: format!("stream {stream:?} metadata"),
+                reason: format!("custom metadata is not JSON: {error}"),
+            })?,
+        ),
     };
     Ok(StreamMetadata {
         truncate_before: from_stored(truncate_before),

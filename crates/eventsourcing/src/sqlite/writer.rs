@@ -21,14 +21,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::Shared;
-use super::checkpoint::{self, CHECKPOINT_PAGES, Checkpointer, WRITER_CHECKPOINT_PAGES};
 use super::busy::{self, Interrupted};
+use super::checkpoint::{self, CHECKPOINT_PAGES, Checkpointer, WRITER_CHECKPOINT_PAGES};
 use super::rows::{clamp, from_stored, to_stored};
 use crate::error::{AppendError, BackendError, StoreError};
 use crate::event::{EventData, Position, now_micros};
-use crate::expected::{
-    ExistingEvent, ExpectedVersion, Replay, check_expected, classify_replay,
-};
+use crate::expected::{ExistingEvent, ExpectedVersion, Replay, check_expected, classify_replay};
 use crate::group_commit::{AppendRequest, drain_ready};
 use crate::store::{AppendResult, Snapshot, StreamMetadata};
 
@@ -163,8 +161,9 @@ pub(super) struct Writer {
     appends: mpsc::Receiver<AppendRequest>,
     jobs: mpsc::Receiver<Job>,
     max_batch_events: usize,
-    /// The SQL of the multi-row insert (built once; `prepare_cached` keys on it).
-    insert_chunk_sql: String,
+    /// The SQL inserting `n + 1` events at index `n` (built once; `prepare_cached` keys
+    /// on it).
+    insert_sql: Vec<String>,
     /// The WAL's size when the checkpointer was last asked to run.
     wal_pages_at_kick: std::ffi::c_int,
 }
@@ -187,7 +186,7 @@ impl Writer {
             appends,
             jobs,
             max_batch_events,
-            insert_chunk_sql: insert_chunk_sql(),
+            insert_sql: (1..=INSERT_CHUNK).map(insert_sql).collect(),
             wal_pages_at_kick: 0,
         }
     }
@@ -362,38 +361,55 @@ impl Writer {
         let now = now_micros();
         for request in appends {
             let saved = next_position;
-            let result = self.in_savepoint(|writer| writer.append(request, &mut next_position, now))?;
+            let result = self.append(request, &mut next_position, now)?;
             if result.is_err() {
                 next_position = saved;
+                self.check_transaction()?;
             }
             append_results.push(result);
         }
         for job in jobs {
-            let result = self.in_savepoint(|writer| writer.job(job))?;
+            let result = self.job(job);
+            if result.is_err() {
+                self.check_transaction()?;
+            }
             job_results.push(result);
         }
         Ok(next_position)
     }
 
-    /// Runs `request` inside a savepoint, rolled back if it fails. `Err` when the
-    /// transaction itself is gone (SQLite rolled it back after an I/O error, say).
-    fn in_savepoint<T>(
+    /// After a failed request: `Err` when SQLite rolled the whole transaction back (an I/O
+    /// error, say), so the batch is lost.
+    fn check_transaction(&self) -> Result<(), End> {
+        if self.conn.is_autocommit() {
+            Err(End::Failed {
+                operation: "append",
+                message: "the write transaction was rolled back by SQLite".to_owned(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Runs `write` so that it writes all or nothing while the transaction goes on. One
+    /// SQL statement is that already (SQLite undoes a failed statement); `several`
+    /// statements run inside a savepoint, rolled back if `write` fails. `Err` when the
+    /// savepoint cannot be rolled back: the transaction is no longer trustworthy.
+    fn atomically<T>(
         &mut self,
-        request: impl FnOnce(&mut Writer) -> Result<T, Failure>,
-    ) -> Result<Result<T, Failure>, End> {
+        several: bool,
+        write: impl FnOnce(&mut Writer) -> rusqlite::Result<T>,
+    ) -> Result<rusqlite::Result<T>, End> {
+        if !several {
+            return Ok(write(self));
+        }
         let gone = |error: rusqlite::Error| End::Failed {
             operation: "append",
             message: format!("the write transaction was lost: {error}"),
         };
         self.exec("SAVEPOINT request").map_err(gone)?;
-        let result = request(self);
+        let result = write(self);
         if result.is_err() {
-            if self.conn.is_autocommit() {
-                return Err(End::Failed {
-                    operation: "append",
-                    message: "the write transaction was rolled back by SQLite".to_owned(),
-                });
-            }
             self.exec("ROLLBACK TO request").map_err(gone)?;
         }
         self.exec("RELEASE request").map_err(gone)?;
@@ -450,32 +466,56 @@ impl Writer {
         request: &AppendRequest,
         next_position: &mut i64,
         now: i64,
-    ) -> Result<AppendResult, Failure> {
+    ) -> Result<Result<AppendResult, Failure>, End> {
         let stream = request.stream.as_str();
         let events = &request.events;
-        let (current, deleted) = self
-            .stream_state(stream)
-            .map_err(Failure::sqlite("append"))?;
+        let (current, deleted) = match self.stream_state(stream) {
+            Ok(state) => state,
+            Err(error) => return Ok(Err(Failure::sqlite("append")(error))),
+        };
         let mut violation = None;
         if request.expected.admits(current) && !events.is_empty() {
             let start = *next_position;
-            match self.insert(stream, current, deleted, events, next_position, now) {
-                Ok(result) => return Ok(result),
+            // Up to INSERT_CHUNK events are one INSERT; clearing a soft delete is another.
+            let several = deleted || events.len() > INSERT_CHUNK;
+            let inserted = self.atomically(several, |writer| {
+                writer.insert(stream, current, deleted, events, next_position, now)
+            })?;
+            match inserted {
+                Ok(result) => return Ok(Ok(result)),
                 Err(error) if is_constraint_violation(&error) => {
                     *next_position = start;
-                    self.exec("ROLLBACK TO request")
-                        .map_err(Failure::sqlite("append"))?;
                     violation = Some(error);
                 }
-                Err(error) => return Err(Failure::sqlite("append")(error)),
+                Err(error) => {
+                    *next_position = start;
+                    return Ok(Err(Failure::sqlite("append")(error)));
+                }
             }
         }
-        let existing = self.find_events(events).map_err(Failure::sqlite("append"))?;
+        Ok(self.replay_or_refuse(request, current, violation))
+    }
+
+    /// The slow path of [`append`](Writer::append): nothing was written; decide from where
+    /// the ids are stored whether the request is a replay, refused, or failed.
+    fn replay_or_refuse(
+        &self,
+        request: &AppendRequest,
+        current: u64,
+        violation: Option<rusqlite::Error>,
+    ) -> Result<AppendResult, Failure> {
+        let stream = request.stream.as_str();
+        let events = &request.events;
+        let existing = self
+            .find_events(events)
+            .map_err(Failure::sqlite("append"))?;
         match classify_replay(stream, events, &existing).map_err(Failure::Refused)? {
             Replay::AlreadyAppended { last_version } => {
                 let position: i64 = self
                     .conn
-                    .prepare_cached("SELECT position FROM events WHERE stream_id = ?1 AND version = ?2")
+                    .prepare_cached(
+                        "SELECT position FROM events WHERE stream_id = ?1 AND version = ?2",
+                    )
                     .and_then(|mut statement| {
                         statement.query_row(params![stream, clamp(last_version)], |row| row.get(0))
                     })
@@ -490,7 +530,7 @@ impl Writer {
                 check_expected(stream, request.expected, current).map_err(Failure::Refused)?;
                 match violation {
                     // No id is stored and the version holds, yet the insert violated a
-                    // constraint: the (stream_id, version) index disagrees with `streams`.
+                    // constraint (a trigger or a damaged index, say).
                     Some(error) => Err(Failure::sqlite("append")(error)),
                     // An empty append: a version check and nothing else.
                     None => Ok(AppendResult {
@@ -515,28 +555,10 @@ impl Writer {
         now: i64,
     ) -> rusqlite::Result<AppendResult> {
         let mut version = clamp(current);
-        let mut chunks = events.chunks_exact(INSERT_CHUNK);
-        if events.len() >= INSERT_CHUNK {
-            let mut insert = self.conn.prepare_cached(&self.insert_chunk_sql)?;
-            for chunk in &mut chunks {
-                bind_events(&mut insert, chunk, stream, &mut version, next_position, now)?;
-                insert.raw_execute()?;
-            }
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut insert = self.conn.prepare_cached(INSERT_ONE)?;
-            for event in rest {
-                bind_events(
-                    &mut insert,
-                    std::slice::from_ref(event),
-                    stream,
-                    &mut version,
-                    next_position,
-                    now,
-                )?;
-                insert.raw_execute()?;
-            }
+        for chunk in events.chunks(INSERT_CHUNK) {
+            let mut insert = self.conn.prepare_cached(&self.insert_sql[chunk.len() - 1])?;
+            bind_events(&mut insert, chunk, stream, &mut version, next_position, now)?;
+            insert.raw_execute()?;
         }
         if deleted {
             self.conn
@@ -693,21 +715,17 @@ fn answer_job(job: Job, result: Result<(), Failure>, end: &End) {
     }
 }
 
-/// Events per multi-row `INSERT` (one statement step writes this many rows, saving the
-/// per-statement overhead; 9 parameters each, far below SQLite's limit).
+/// The most events one `INSERT` writes (one statement step writes them all, saving the
+/// per-statement overhead, and one statement is atomic without a savepoint; 9 parameters
+/// each, far below SQLite's limit). A request of up to this many events is one statement.
 const INSERT_CHUNK: usize = 32;
 
 /// The columns an insert binds, per event.
 const INSERT_COLUMNS: usize = 9;
 
-/// Inserts one event.
-const INSERT_ONE: &str = "INSERT INTO events (position, event_id, stream_id, version, event_type, \
-     schema_version, payload, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
-
-/// The SQL inserting [`INSERT_CHUNK`] events.
-fn insert_chunk_sql() -> String {
-    let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    let rows = vec![row; INSERT_CHUNK].join(", ");
+/// The SQL inserting `rows` events.
+fn insert_sql(rows: usize) -> String {
+    let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows].join(", ");
     format!(
         "INSERT INTO events (position, event_id, stream_id, version, event_type, \
          schema_version, payload, metadata, recorded_at) VALUES {rows}"
