@@ -127,7 +127,7 @@ async fn the_schema_is_created_once_and_migrating_again_changes_nothing() {
         .await
         .unwrap();
     let second = store(schema).await; // migrates again: nothing to do
-    assert_eq!(migrations(&admin, schema).await, vec![1, 2]);
+    assert_eq!(migrations(&admin, schema).await, vec![1, 2, 3]);
     assert_eq!(second.stream_version("a").await.unwrap(), 1);
     assert_eq!(second.head().await.unwrap(), Position(1));
     let result = second
@@ -150,6 +150,28 @@ async fn the_schema_is_created_once_and_migrating_again_changes_nothing() {
 }
 
 #[tokio::test]
+async fn a_schema_at_migration_2_is_upgraded_keeping_custom_metadata() {
+    let schema = "es_pg_upgrade";
+    let admin = fresh(schema).await;
+    drop(store(schema).await);
+    // Back to what migration 2 left: `custom` as jsonb, holding a value.
+    admin
+        .batch_execute(&format!(
+            "ALTER TABLE \"{schema}\".streams ALTER COLUMN custom TYPE jsonb USING custom::jsonb;
+             DELETE FROM \"{schema}\".migrations WHERE version = 3;
+             INSERT INTO \"{schema}\".streams (stream_id, custom) VALUES ('s', '{{\"owner\": \"ops\"}}')"
+        ))
+        .await
+        .unwrap();
+    let store = store(schema).await;
+    assert_eq!(migrations(&admin, schema).await, vec![1, 2, 3]);
+    assert_eq!(
+        store.stream_metadata("s").await.unwrap().custom,
+        Some(serde_json::json!({"owner": "ops"}))
+    );
+}
+
+#[tokio::test]
 async fn a_schema_from_a_newer_release_is_refused() {
     let schema = "es_pg_newer";
     let admin = fresh(schema).await;
@@ -167,7 +189,7 @@ async fn a_schema_from_a_newer_release_is_refused() {
         SchemaError::NewerVersion {
             schema: schema.to_owned(),
             found: 99,
-            known: 2
+            known: 3
         }
     );
 }
@@ -183,7 +205,7 @@ async fn concurrent_connects_migrate_once() {
         .into_iter()
         .map(|store| store.expect("every concurrent connect succeeds"))
         .collect();
-    assert_eq!(migrations(&admin, schema).await, vec![1, 2]);
+    assert_eq!(migrations(&admin, schema).await, vec![1, 2, 3]);
     for (index, store) in stores.iter().enumerate() {
         store
             .append(
@@ -722,6 +744,102 @@ async fn events_round_trip_every_field() {
         Some(Position(2))
     );
     assert_eq!(store.load_checkpoint("nobody").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn caller_chosen_u64_values_round_trip_bit_for_bit() {
+    let schema = "es_pg_u64";
+    let _admin = fresh(schema).await;
+    let store = store(schema).await;
+    for position in [Position(u64::MAX), Position(1 << 63), Position(7)] {
+        store.save_checkpoint("far", position).await.unwrap();
+        assert_eq!(store.load_checkpoint("far").await.unwrap(), Some(position));
+    }
+    // Snapshot versions compare as unsigned across the sign bit of the bigint.
+    let snapshot = |version: u64| Snapshot {
+        stream_id: "s".to_owned(),
+        version,
+        schema_version: 1,
+        state: version.to_string().into_bytes(),
+    };
+    store
+        .save_snapshot(snapshot(i64::MAX as u64))
+        .await
+        .unwrap();
+    store.save_snapshot(snapshot(u64::MAX)).await.unwrap();
+    store.save_snapshot(snapshot(5)).await.unwrap(); // older: ignored
+    store.save_snapshot(snapshot(1 << 63)).await.unwrap(); // older: ignored
+    assert_eq!(
+        store.load_snapshot("s").await.unwrap(),
+        Some(snapshot(u64::MAX))
+    );
+
+    store
+        .append("t", ExpectedVersion::Any, vec![event("a"), event("b")])
+        .await
+        .unwrap();
+    for truncate_before in [u64::MAX, 1 << 63] {
+        let metadata = StreamMetadata {
+            truncate_before,
+            ..StreamMetadata::default()
+        };
+        store
+            .set_stream_metadata("t", metadata.clone())
+            .await
+            .unwrap();
+        assert_eq!(store.stream_metadata("t").await.unwrap(), metadata);
+        for direction in [Direction::Forward, Direction::Backward] {
+            assert!(
+                store
+                    .read_stream("t", 0, direction, 10)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            assert!(
+                store
+                    .read_stream("t", u64::MAX, direction, 10)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn names_holding_nul_read_as_absent_and_are_refused_for_writes() {
+    let schema = "es_pg_nul";
+    let _admin = fresh(schema).await;
+    let store = store(schema).await;
+    let name = "a\0b";
+    assert!(
+        store
+            .read_stream(name, 0, Direction::Forward, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.stream_version(name).await.unwrap(), 0);
+    assert_eq!(
+        store.stream_metadata(name).await.unwrap(),
+        StreamMetadata::default()
+    );
+    assert_eq!(store.load_snapshot(name).await.unwrap(), None);
+    assert_eq!(store.load_checkpoint(name).await.unwrap(), None);
+    assert!(matches!(
+        store
+            .append(name, ExpectedVersion::Any, vec![event("x")])
+            .await,
+        Err(AppendError::NulCharacter { .. })
+    ));
+    assert!(matches!(
+        store
+            .set_stream_metadata(name, StreamMetadata::default())
+            .await,
+        Err(AppendError::NulCharacter { .. })
+    ));
+    assert_eq!(store.head().await.unwrap(), Position::START);
 }
 
 #[tokio::test]

@@ -645,7 +645,10 @@ async fn dropping_the_store_joins_the_writer_and_closes_the_file() {
 
     // Every connection of the store is closed: the last one checkpointed and removed the
     // WAL, and nobody else holds the file (leaving WAL mode needs that).
-    assert!(!wal.exists(), "the WAL outlived the store");
+    assert!(
+        !wal.exists(),
+        "the WAL outlived the store (a read connection closed after the writer's)"
+    );
     let conn = Connection::open(&path).unwrap();
     conn.busy_timeout(Duration::ZERO).unwrap();
     let mode: String = conn
@@ -874,4 +877,30 @@ async fn stats_count_this_stores_work() {
     assert_eq!(stats.deduplicated, 0);
     assert_eq!(stats.commits, 4);
     assert!(format!("{store:?}").contains("SqliteStore"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_run_while_the_store_is_open() {
+    let (_dir, path) = temp_db();
+    let store = SqliteStore::builder(&path)
+        .synchronous(Synchronous::Normal)
+        .open()
+        .unwrap();
+    let initial = std::fs::metadata(&path).unwrap().len();
+    // About 3000 WAL pages: the checkpointer is asked to run at least twice.
+    for batch in 0..30 {
+        let events = (0..100)
+            .map(|_| EventData::new("Big", vec![b'x'; 4000]))
+            .collect();
+        store
+            .append(&format!("big-{batch}"), ExpectedVersion::NoStream, events)
+            .await
+            .unwrap();
+    }
+    // The database file itself grows while the store is open: pages were copied out of
+    // the WAL by a checkpoint, without closing the store.
+    until(|| std::fs::metadata(&path).unwrap().len() > initial + 4 * 1024 * 1024).await;
+    let log = dense_log(&store).await;
+    assert_eq!(log.len(), 3000);
+    assert!(log.iter().all(|event| event.payload.len() == 4000));
 }

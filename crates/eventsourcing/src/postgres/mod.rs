@@ -112,14 +112,14 @@
 //! * `events(position bigint primary key, stream_id, version, event_id uuid unique,
 //!   event_type, schema_version bigint, payload bytea, metadata bytea, recorded_at bigint
 //!   (Unix microseconds), unique (stream_id, version))`;
-//! * `streams(stream_id primary key, version, truncate_before, deleted, custom jsonb)`:
+//! * `streams(stream_id primary key, version, truncate_before, deleted, custom text)`:
 //!   the stream's version (0 = no events) and its [`StreamMetadata`];
 //! * `snapshots(stream_id primary key, version, schema_version, state bytea)`,
 //!   `checkpoints(subscriber primary key, position)`, `position_counter(last)`.
 //!
 //! `schema_version` is a `bigint` so that every `u32` round-trips. The `custom` stream
-//! metadata is `jsonb`: it keeps the JSON value, not its text (key order and duplicate keys
-//! are normalized, and PostgreSQL rejects the string escape `\u0000`).
+//! metadata is JSON text (cast it with `custom::jsonb` to query it in SQL): `jsonb` would
+//! refuse the string escape `\u0000`, and every value must read back equal.
 //!
 //! # Waking subscribers
 //!
@@ -156,7 +156,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Transaction};
 
 use self::listener::{Listener, OpenError};
-use self::rows::{to_sql_limit, to_sql_u64};
+use self::rows::{to_sql_limit, to_sql_u64, u64_bits};
 pub use self::schema::SchemaError;
 use self::schema::{MigrateError, Sql};
 use self::writer::{BatchParams, Counters, Request, Writer};
@@ -338,6 +338,12 @@ impl StdError for DriverError {
             None => None,
         }
     }
+}
+
+/// PostgreSQL `text` cannot hold NUL: no stream (appends refuse such ids) or checkpoint
+/// can have such a name, so reads of one answer "nothing" without asking the server.
+fn holds_nul(name: &str) -> bool {
+    name.contains('\0')
 }
 
 /// A [`BackendError`] of this backend.
@@ -637,6 +643,9 @@ impl EventStore for PostgresStore {
         direction: Direction,
         max: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if holds_nul(stream) {
+            return Ok(Vec::new());
+        }
         let sql = match direction {
             Direction::Forward => &self.shared.sql.read_forward,
             Direction::Backward => &self.shared.sql.read_backward,
@@ -667,6 +676,9 @@ impl EventStore for PostgresStore {
     }
 
     async fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {
+        if holds_nul(stream) {
+            return Ok(0);
+        }
         let rows = self
             .query(
                 "stream_version",
@@ -696,6 +708,9 @@ impl EventStore for PostgresStore {
     }
 
     async fn stream_metadata(&self, stream: &str) -> Result<StreamMetadata, StoreError> {
+        if holds_nul(stream) {
+            return Ok(StreamMetadata::default());
+        }
         let rows = self
             .query(
                 "stream_metadata",
@@ -715,14 +730,16 @@ impl EventStore for PostgresStore {
         metadata: StreamMetadata,
     ) -> Result<(), AppendError> {
         validate_batch(stream, &[])?;
+        // JSON text, not jsonb: every value round-trips exactly (jsonb rejects `\u0000`).
+        let custom = metadata.custom.as_ref().map(serde_json::Value::to_string);
         self.query(
             "set_stream_metadata",
             &self.shared.sql.set_stream_metadata,
             &[
                 &stream,
-                &to_sql_u64(metadata.truncate_before),
+                &u64_bits(metadata.truncate_before),
                 &metadata.deleted,
-                &metadata.custom,
+                &custom,
             ],
         )
         .await?;
@@ -766,7 +783,7 @@ impl EventStore for PostgresStore {
             &self.shared.sql.save_snapshot,
             &[
                 &snapshot.stream_id,
-                &to_sql_u64(snapshot.version),
+                &u64_bits(snapshot.version),
                 &i64::from(snapshot.schema_version),
                 &snapshot.state,
             ],
@@ -776,6 +793,9 @@ impl EventStore for PostgresStore {
     }
 
     async fn load_snapshot(&self, stream: &str) -> Result<Option<Snapshot>, StoreError> {
+        if holds_nul(stream) {
+            return Ok(None);
+        }
         let rows = self
             .query("load_snapshot", &self.shared.sql.load_snapshot, &[&stream])
             .await?;
@@ -790,13 +810,16 @@ impl EventStore for PostgresStore {
         self.query(
             "save_checkpoint",
             &self.shared.sql.save_checkpoint,
-            &[&subscriber, &to_sql_u64(position.0)],
+            &[&subscriber, &u64_bits(position.0)],
         )
         .await?;
         Ok(())
     }
 
     async fn load_checkpoint(&self, subscriber: &str) -> Result<Option<Position>, StoreError> {
+        if holds_nul(subscriber) {
+            return Ok(None);
+        }
         let rows = self
             .query(
                 "load_checkpoint",
@@ -805,7 +828,9 @@ impl EventStore for PostgresStore {
             )
             .await?;
         rows.first()
-            .map(|row| rows::count(row, &format!("checkpoint of {subscriber:?}")).map(Position))
+            .map(|row| {
+                rows::checkpoint(row, &format!("checkpoint of {subscriber:?}")).map(Position)
+            })
             .transpose()
     }
 }

@@ -14,6 +14,19 @@ pub(super) fn to_sql_u64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
+/// A caller-chosen `u64` (a checkpoint, a snapshot version, `truncate_before`) stored bit
+/// for bit in a `bigint`, so that every value reads back as written: values above
+/// `i64::MAX` are stored as negative numbers. SQL that compares such columns flips the
+/// sign bit first (`# (-9223372036854775808)`), which orders them as unsigned.
+pub(super) fn u64_bits(value: u64) -> i64 {
+    i64::from_ne_bytes(value.to_ne_bytes())
+}
+
+/// The inverse of [`u64_bits`].
+pub(super) fn from_u64_bits(value: i64) -> u64 {
+    u64::from_ne_bytes(value.to_ne_bytes())
+}
+
 /// A `usize` limit as a `bigint` `LIMIT`.
 pub(super) fn to_sql_limit(value: usize) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
@@ -79,9 +92,15 @@ pub(super) fn stream_metadata(row: &Row, stream: &str) -> Result<StreamMetadata,
     let location = format!("stream {stream:?}");
     let location = location.as_str();
     Ok(StreamMetadata {
-        truncate_before: non_negative(column(row, 0, location)?, "truncate_before", location)?,
+        truncate_before: from_u64_bits(column(row, 0, location)?),
         deleted: column(row, 1, location)?,
-        custom: column(row, 2, location)?,
+        custom: column::<Option<&str>>(row, 2, location)?
+            .map(|text| {
+                serde_json::from_str(text).map_err(|error| {
+                    corrupt(location, format!("custom metadata is not JSON: {error}"))
+                })
+            })
+            .transpose()?,
     })
 }
 
@@ -92,7 +111,7 @@ pub(super) fn snapshot(row: &Row) -> Result<Snapshot, StoreError> {
     let location = location.as_str();
     let schema_version: i64 = column(row, 2, location)?;
     Ok(Snapshot {
-        version: non_negative(column(row, 1, location)?, "version", location)?,
+        version: from_u64_bits(column(row, 1, location)?),
         schema_version: u32::try_from(schema_version).map_err(|_| {
             corrupt(
                 location,
@@ -102,6 +121,11 @@ pub(super) fn snapshot(row: &Row) -> Result<Snapshot, StoreError> {
         state: column(row, 3, location)?,
         stream_id,
     })
+}
+
+/// A checkpoint row's position (stored with [`u64_bits`]).
+pub(super) fn checkpoint(row: &Row, location: &str) -> Result<u64, StoreError> {
+    column(row, 0, location).map(from_u64_bits)
 }
 
 /// A single `bigint` column read as a version or position.

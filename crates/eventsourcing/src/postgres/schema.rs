@@ -113,7 +113,18 @@ const MIGRATIONS: &[Migration] = &[
         name: "append_batch and delete_stream functions",
         sql: FUNCTIONS,
     },
+    Migration {
+        version: 3,
+        name: "custom stream metadata as JSON text (jsonb refuses \\u0000)",
+        sql: CUSTOM_AS_TEXT,
+    },
 ];
+
+/// Custom stream metadata must read back exactly as written, and `jsonb` refuses the
+/// string escape `\u0000`: keep the JSON text instead.
+const CUSTOM_AS_TEXT: &str = r#"
+ALTER TABLE {s}.streams ALTER COLUMN custom TYPE text USING custom::text;
+"#;
 
 const TABLES: &str = r#"
 CREATE TABLE {s}.events (
@@ -445,6 +456,15 @@ pub(super) fn quote(schema: &str) -> String {
 /// The columns of an event row, in the order [`rows::event`](super::rows::event) reads.
 const EVENT_COLUMNS: &str = "position, stream_id, version, event_id, event_type, schema_version, payload, metadata, recorded_at";
 
+/// The first visible version of a stream: `truncate_before` (at least 1), stored bit for
+/// bit from a `u64` (`rows::u64_bits`), so a negative value is one above `i64::MAX`, which
+/// hides every event (NULL compares false).
+const FIRST_VISIBLE: &str =
+    "CASE WHEN truncate_before < 0 THEN NULL ELSE greatest(truncate_before, 1) END";
+
+/// XOR with this flips the sign bit: `bigint`s holding `u64` bits then compare as unsigned.
+const SIGN_BIT: &str = "(-9223372036854775808)::bigint";
+
 /// Every statement the store sends, with its schema spliced in (built once per store; the
 /// texts are the keys of the connections' statement caches).
 pub(super) struct Sql {
@@ -482,13 +502,13 @@ impl Sql {
             ),
             read_forward: format!(
                 "SELECT {EVENT_COLUMNS} FROM {s}.events e, \
-                 (SELECT greatest(truncate_before, 1) AS first, deleted FROM {s}.streams WHERE stream_id = $1) m \
-                 WHERE NOT m.deleted AND e.stream_id = $1 AND e.version >= greatest($2, m.first) \
+                 (SELECT {FIRST_VISIBLE} AS first, deleted FROM {s}.streams WHERE stream_id = $1) m \
+                 WHERE NOT m.deleted AND e.stream_id = $1 AND e.version >= m.first AND e.version >= $2 \
                  ORDER BY e.version LIMIT $3"
             ),
             read_backward: format!(
                 "SELECT {EVENT_COLUMNS} FROM {s}.events e, \
-                 (SELECT greatest(truncate_before, 1) AS first, deleted FROM {s}.streams WHERE stream_id = $1) m \
+                 (SELECT {FIRST_VISIBLE} AS first, deleted FROM {s}.streams WHERE stream_id = $1) m \
                  WHERE NOT m.deleted AND e.stream_id = $1 AND e.version >= m.first AND e.version <= $2 \
                  ORDER BY e.version DESC LIMIT $3"
             ),
@@ -509,7 +529,7 @@ impl Sql {
                  VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, \
                  schema_version = EXCLUDED.schema_version, state = EXCLUDED.state \
-                 WHERE sn.version <= EXCLUDED.version"
+                 WHERE (sn.version # {SIGN_BIT}) <= (EXCLUDED.version # {SIGN_BIT})"
             ),
             load_snapshot: format!(
                 "SELECT stream_id, version, schema_version, state FROM {s}.snapshots WHERE stream_id = $1"

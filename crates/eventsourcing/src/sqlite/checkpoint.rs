@@ -5,14 +5,17 @@
 //! few thousand events, one commit — and every append waiting on it — would pay for two
 //! syncs and a few megabytes of writes. Here the writer's connection reports the WAL's size
 //! after each commit (a WAL hook, which also turns SQLite's own auto-checkpoint off), and a
-//! checkpointer thread with its own connection runs a `PASSIVE` checkpoint when the WAL has
-//! grown past [`CHECKPOINT_PAGES`]: it never blocks the writer or the readers.
+//! checkpointer thread with its own connection runs a `PASSIVE` checkpoint each time the WAL
+//! has grown by [`CHECKPOINT_PAGES`]: it never blocks the writer or the readers.
 //!
 //! Under a sustained write load a concurrent checkpoint may never catch up with the writer,
 //! and the WAL can restart from its beginning only after a complete checkpoint. So when the
 //! WAL passes [`WRITER_CHECKPOINT_PAGES`], the writer checkpoints itself between two
-//! batches (no write in flight, so it completes up to what readers still use), which bounds
-//! the WAL's size as SQLite's default does.
+//! batches (no write in flight, so it completes up to what readers still use; while the
+//! checkpointer holds the checkpoint lock the attempt returns at once and is repeated after
+//! the next commit), which bounds the WAL's size. Most of its frames were already copied by
+//! the checkpointer, so this stall is short (20–80 ms measured here, once per 64 MB of
+//! WAL, against a sync per 4 MB inside commits with SQLite's default).
 
 use std::cell::Cell;
 use std::ffi::c_int;

@@ -8,12 +8,26 @@
 //! every write (appends, stream metadata, deletes, snapshots, checkpoints) is a request
 //! queued to it. The thread takes the first request, then every request already waiting
 //! (up to [`max_batch_events`](SqliteStoreBuilder::max_batch_events) events), and runs
-//! them in one `BEGIN IMMEDIATE` transaction, each in its own `SAVEPOINT` (a request that
-//! fails its expected-version or idempotency check, or meets a driver error, is rolled back
-//! alone and the others commit). One `COMMIT` — one WAL sync — then pays for the whole
-//! batch, which is what makes many concurrent small appends fast. The queue is bounded
+//! them in one `BEGIN IMMEDIATE` transaction, each request all-or-nothing on its own (a
+//! request that fails its expected-version or idempotency check, or meets a driver error,
+//! writes nothing — one statement, or a `SAVEPOINT` rolled back — and the others commit).
+//! One `COMMIT` — one WAL sync — then pays for the whole batch, which is what makes many
+//! concurrent small appends fast. The queue is bounded
 //! ([`queue_capacity`](SqliteStoreBuilder::queue_capacity)): when the writer falls behind,
 //! appenders wait for room.
+//!
+//! **Idempotency, cheaply.** An append whose expected version holds is inserted at once;
+//! the unique index on the event id proves none of its ids is stored. Only when that index
+//! objects, or the expected version fails, are the ids looked up and the shared rule
+//! (`classify_replay`, then the version check) applied — the same rule, in the same order,
+//! as every other backend.
+//!
+//! **Checkpoints off the write path.** SQLite normally copies the WAL back into the
+//! database (and syncs it) inside the commit that grows the WAL past 1000 pages, stalling
+//! every append of that batch. Here a second thread with its own connection runs those
+//! checkpoints (`PASSIVE`: it never blocks the writer or readers); the writer itself
+//! checkpoints, between batches, only when the WAL passes 16 000 pages under a sustained
+//! load (so that the WAL can start over from its beginning).
 //!
 //! **Gap-free positions.** Global positions are the `events` table's `INTEGER PRIMARY KEY`,
 //! assigned by the writer as `max(position) + 1` read inside its write transaction. A
@@ -47,6 +61,9 @@
 //! [`watch`](EventStore::watch_head) of a store moves with its own commits (and catches up
 //! with others' at its next commit): a [`Subscription`](crate::Subscription) sees another
 //! process's commits at its [poll interval](crate::Subscription::poll_interval).
+//!
+//! **Threads.** `fb-sqlite-write` (the writer) and `fb-sqlite-ckpt` (checkpoints) per
+//! store; reads use tokio's blocking pool.
 //!
 //! **Closing.** The writer thread stops when the last handle is dropped (the drop waits for
 //! the batch in progress and joins the thread) or at [`SqliteStore::close`]; then appends
@@ -379,6 +396,10 @@ impl fmt::Debug for SqliteStore {
 impl SqliteStore {
     /// Opens (or creates) the store at `path` with the default options.
     ///
+    /// Opening is synchronous file I/O on the calling thread (a few milliseconds; longer
+    /// if another process holds the write lock while the schema is checked, which it waits
+    /// for). Call it inside a tokio runtime: reads run on its blocking pool.
+    ///
     /// # Errors
     ///
     /// [`StoreError::Backend`] when the file cannot be opened, cannot use WAL, or has a
@@ -489,13 +510,14 @@ impl SqliteStore {
     /// # }
     /// ```
     pub async fn close(&self) {
+        // Readers first: the writer's connection, closing last, removes the WAL.
+        self.inner.readers.close();
         self.inner.shared.closing.store(true, Ordering::Release);
         if let Some(jobs) = &self.inner.jobs {
             // A full queue: the writer is alive and will read the close in turn; a closed
             // queue: the writer is already gone.
             let _ = jobs.send(Job::Close).await;
         }
-        self.inner.readers.close();
         let writer = lock(&self.inner.writer).take();
         if let Some(writer) = writer {
             let joined = tokio::task::spawn_blocking(move || writer.join()).await;
@@ -529,13 +551,15 @@ impl SqliteStore {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Closing the queues ends the writer's loop once it has answered what is queued;
-        // `closing` makes a writer waiting for another process's lock give up instead of
-        // holding the drop hostage.
+        // The read connections close first, so that the writer's connection is the last
+        // one: it then checkpoints the WAL into the database and removes it (a read-only
+        // connection closing last cannot). Closing the queues ends the writer's loop once
+        // it has answered what is queued; `closing` makes a writer waiting for another
+        // process's lock give up instead of holding the drop hostage.
+        self.readers.close();
         self.shared.closing.store(true, Ordering::Release);
         self.appender = None;
         self.jobs = None;
-        self.readers.close();
         let writer = lock(&self.writer).take();
         if let Some(writer) = writer {
             // A panic of the writer thread was already reported to its appenders as

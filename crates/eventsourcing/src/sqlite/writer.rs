@@ -7,11 +7,19 @@
 //! 2. `BEGIN IMMEDIATE` (waiting out another connection's write lock), read the next global
 //!    position (`max(position) + 1`, inside the transaction, so a second process writing
 //!    the same file cannot make a gap);
-//! 3. run each request inside its own `SAVEPOINT`: a request that fails its checks (wrong
-//!    expected version, idempotency conflict) or hits a driver error is rolled back alone,
-//!    the others stay in the transaction;
-//! 4. `COMMIT` once (waiting out locks), move the head watch, then answer every request.
-//!    If the commit fails, every request of the batch gets the backend error.
+//! 3. run each request so that it writes all or nothing while the others stay in the
+//!    transaction: its checks (wrong expected version, idempotency conflict) come before
+//!    any write, and its writes are one SQL statement (SQLite undoes a failed statement by
+//!    itself: an append of up to 32 events is one multi-row `INSERT`) or run inside a
+//!    `SAVEPOINT` rolled back on failure (bigger appends, an append that also clears a soft
+//!    delete). A request that fails gives its positions back, so the next one is dense;
+//! 4. `COMMIT` once (waiting out locks), move the head watch (before answering, so an
+//!    appender that has its answer sees the head at least at its position), then answer
+//!    every request. If the commit fails, every request of the batch gets the backend
+//!    error; if SQLite rolled the whole transaction back mid-batch (an I/O error), so do
+//!    all of its requests.
+//!
+//! Then it keeps the WAL short (see the `checkpoint` module).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -556,7 +564,9 @@ impl Writer {
     ) -> rusqlite::Result<AppendResult> {
         let mut version = clamp(current);
         for chunk in events.chunks(INSERT_CHUNK) {
-            let mut insert = self.conn.prepare_cached(&self.insert_sql[chunk.len() - 1])?;
+            let mut insert = self
+                .conn
+                .prepare_cached(&self.insert_sql[chunk.len() - 1])?;
             bind_events(&mut insert, chunk, stream, &mut version, next_position, now)?;
             insert.raw_execute()?;
         }
@@ -591,6 +601,8 @@ impl Writer {
             .collect()
     }
 
+    /// Runs a write other than an append. Each writes with one SQL statement (after its
+    /// reads and checks), so a failure leaves nothing behind without a savepoint.
     fn job(&mut self, job: &Job) -> Result<(), Failure> {
         match job {
             Job::SetMetadata {
