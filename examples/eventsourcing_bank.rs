@@ -93,7 +93,12 @@ impl TotalBalance {
             let expected = subscription.position().next();
             let event = subscription.next().await?;
             if event.position != expected {
-                return Err(format!("projection got position {} after {}", event.position, expected.0 - 1).into());
+                return Err(format!(
+                    "projection got position {} after {}",
+                    event.position,
+                    expected.0 - 1
+                )
+                .into());
             }
             match upcasters.decode::<AccountEvent>(&event)? {
                 AccountEvent::Deposited { amount } => self.total += i128::from(amount),
@@ -127,8 +132,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let projection_upcasters = upcasters.clone();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<Position>();
     let projection = tokio::spawn(async move {
-        let mut view = TotalBalance { total: 0, events: 0 };
-        let mut subscription = Subscription::resume(projection_store.clone(), "total-balance").await?;
+        let mut view = TotalBalance {
+            total: 0,
+            events: 0,
+        };
+        let mut subscription =
+            Subscription::resume(projection_store.clone(), "total-balance").await?;
         // First life: follow live until some events are in, then checkpoint and stop.
         let halfway = loop {
             let head = projection_store.head().await?;
@@ -137,14 +146,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             tokio::task::yield_now().await;
         };
-        view.follow(&mut subscription, &projection_upcasters, halfway).await?;
+        view.follow(&mut subscription, &projection_upcasters, halfway)
+            .await?;
         subscription.save_checkpoint("total-balance").await?;
         drop(subscription);
         // Second life: resume from the checkpoint and follow to the final head.
         let mut resumed = Subscription::resume(projection_store.clone(), "total-balance").await?;
         assert_eq!(resumed.position(), halfway, "resumed from the checkpoint");
         let end = done_rx.await?;
-        view.follow(&mut resumed, &projection_upcasters, end).await?;
+        view.follow(&mut resumed, &projection_upcasters, end)
+            .await?;
         resumed.save_checkpoint("total-balance").await?;
         Ok::<TotalBalance, Box<dyn std::error::Error + Send + Sync>>(view)
     });
@@ -205,10 +216,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         view.events, view.total, sum_of_balances
     );
     if view.events != head.0 || head.0 != applied {
-        return Err(format!("projection saw {} events, head is {head}, {applied} applied", view.events).into());
+        return Err(format!(
+            "projection saw {} events, head is {head}, {applied} applied",
+            view.events
+        )
+        .into());
     }
     if view.total != sum_of_balances {
-        return Err(format!("projection total {} != sum of balances {sum_of_balances}", view.total).into());
+        return Err(format!(
+            "projection total {} != sum of balances {sum_of_balances}",
+            view.total
+        )
+        .into());
     }
     println!("ok: every event seen exactly once, in order; projection matches the accounts");
     Ok(())

@@ -222,7 +222,12 @@ impl<S: EventStore> Subscription<S> {
             Target::Stream { stream, version } => {
                 let events = self
                     .store
-                    .read_stream(stream, version.saturating_add(1), Direction::Forward, self.batch_size)
+                    .read_stream(
+                        stream,
+                        version.saturating_add(1),
+                        Direction::Forward,
+                        self.batch_size,
+                    )
                     .await?;
                 self.buffer.extend(events);
             }

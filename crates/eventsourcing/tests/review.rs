@@ -120,7 +120,6 @@ mod postgres {
     /// The memory store (the reference) and the SQLite store (bit-for-bit `i64`) return
     /// exactly what was saved.
     #[tokio::test]
-    #[ignore = "BUG: postgres: checkpoints / snapshot versions above i64::MAX are saturated to i64::MAX"]
     async fn pg_u64_values_above_i64_max_round_trip() {
         let schema = format!("es_review_u64_{}", std::process::id());
         let (client, store) = fresh(&schema).await;
