@@ -5,6 +5,15 @@
 //!
 //! The queue is bounded: when the writer falls behind, appenders wait for room
 //! (backpressure) instead of queueing without limit.
+//!
+//! A writer that takes only what is already queued fills its batches badly under steady
+//! concurrency: the appenders it just answered come back a few microseconds apart, the
+//! writer starts a batch with the first of them, and the rest wait a whole commit. Batches
+//! then alternate between nearly empty and nearly full. [`Gather`] lets the writer wait a
+//! little for appenders it expects (as many as its last batch had), and only while they
+//! keep arriving: a lone appender never waits.
+
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -92,5 +101,115 @@ pub(crate) fn drain_ready(
             }
             Err(_) => break,
         }
+    }
+}
+
+/// How long a batch waits at most for the appenders [`Gather`] expects.
+const GATHER_LIMIT: Duration = Duration::from_micros(200);
+
+/// How long a batch waits for the next appender after the last one arrived.
+const GATHER_IDLE: Duration = Duration::from_micros(50);
+
+/// The group-commit gathering policy of one writer: how many appenders its last batch had.
+#[derive(Debug, Default)]
+pub(crate) struct Gather {
+    last_requests: usize,
+}
+
+impl Gather {
+    /// Starts gathering a batch (holding its first requests, taken without waiting).
+    pub(crate) fn start(&self) -> Gathering {
+        let now = Instant::now();
+        Gathering {
+            expected: self.last_requests,
+            started: now,
+            last_arrival: now,
+            seen: 0,
+        }
+    }
+
+    /// Remembers the size of the batch the writer is about to commit.
+    pub(crate) fn finished(&mut self, requests: usize) {
+        self.last_requests = requests;
+    }
+}
+
+/// One batch being gathered: see [`Gathering::wait_for_more`].
+#[derive(Debug)]
+pub(crate) struct Gathering {
+    expected: usize,
+    started: Instant,
+    last_arrival: Instant,
+    seen: usize,
+}
+
+impl Gathering {
+    /// Whether the writer should yield and look at the queue again before committing a
+    /// batch of `requests` appends: it has fewer than its last batch had, it has waited
+    /// less than [`GATHER_LIMIT`], and the last appender came less than [`GATHER_IDLE`]
+    /// ago. A batch of no appends (other writes only) never waits.
+    pub(crate) fn wait_for_more(&mut self, requests: usize) -> bool {
+        if requests == 0 || requests >= self.expected {
+            return false;
+        }
+        let now = Instant::now();
+        if requests > self.seen {
+            self.seen = requests;
+            self.last_arrival = now;
+        }
+        now.duration_since(self.started) < GATHER_LIMIT
+            && now.duration_since(self.last_arrival) < GATHER_IDLE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lone_appender_never_waits() {
+        let mut gather = Gather::default();
+        assert!(!gather.start().wait_for_more(1));
+        gather.finished(1);
+        assert!(!gather.start().wait_for_more(1));
+    }
+
+    #[test]
+    fn waits_for_as_many_appenders_as_the_last_batch_had() {
+        let mut gather = Gather::default();
+        gather.finished(4);
+        let mut gathering = gather.start();
+        assert!(gathering.wait_for_more(1));
+        assert!(gathering.wait_for_more(3));
+        assert!(!gathering.wait_for_more(4));
+        assert!(!gathering.wait_for_more(0), "other writes only never wait");
+    }
+
+    #[test]
+    fn stops_waiting_when_appenders_stop_arriving() {
+        let mut gather = Gather::default();
+        gather.finished(16);
+        let mut gathering = gather.start();
+        assert!(gathering.wait_for_more(2));
+        std::thread::sleep(GATHER_IDLE * 2);
+        assert!(!gathering.wait_for_more(2), "nobody arrived for a while");
+    }
+
+    #[test]
+    fn stops_waiting_at_the_limit_even_while_appenders_keep_arriving() {
+        let mut gather = Gather::default();
+        gather.finished(usize::MAX);
+        let mut gathering = gather.start();
+        let mut requests = 1;
+        // One more appender on every look: only the limit (or a scheduling hiccup longer
+        // than the idle wait) ends the loop.
+        while gathering.wait_for_more(requests) && requests < 10_000_000 {
+            requests += 1;
+            std::thread::yield_now();
+        }
+        assert!(
+            requests < 10_000_000,
+            "the wait ends after {GATHER_LIMIT:?}, long before ten million looks"
+        );
     }
 }

@@ -1,6 +1,9 @@
 //! The group-commit writer: one task per store takes every append waiting in the queue
 //! (up to a batch limit) and sends them to `append_batch` in one statement, outside any
-//! explicit transaction, so that the call is one round trip and one commit.
+//! explicit transaction, so that the call is one round trip and one commit. Under steady
+//! concurrency it yields briefly while the appenders of its last batch come back
+//! ([`Gather`]), so batches stay full instead of alternating between one append and the
+//! rest.
 //!
 //! A batch never holds the same event id in two requests (the writer cuts it before a
 //! request that reuses an id of an earlier one and sends the rest next): each request is
@@ -31,7 +34,7 @@ use super::{DriverError, backend};
 use crate::error::{AppendError, BackendError};
 use crate::event::{EventData, EventId, Position, now_micros};
 use crate::expected::ExpectedVersion;
-use crate::group_commit::{AppendRequest, drain_ready};
+use crate::group_commit::{AppendRequest, Gather, drain_ready};
 use crate::store::AppendResult;
 
 /// How often a batch is sent again after a unique violation before its requests fail.
@@ -226,22 +229,29 @@ impl Writer {
     /// Runs until every appender is gone (the store was dropped), then finishes.
     pub(super) async fn run(self, mut requests: mpsc::Receiver<AppendRequest>) {
         let mut batch = Vec::new();
-        let mut concurrent = false;
+        let mut gather = Gather::default();
         while let Some(first) = requests.recv().await {
             batch.push(first);
-            if concurrent {
-                // The appenders just answered are about to append again: let them queue
-                // first (a yield, no timer), or the writer would take only the fastest
-                // and every other batch would be half full.
-                tokio::task::yield_now().await;
-            }
             drain_ready(
                 &mut requests,
                 &mut batch,
                 self.max_requests,
                 self.max_events,
             );
-            concurrent = batch.len() > 1;
+            // The appenders just answered are about to append again: let them queue
+            // (yields, no timer), or the writer would take only the fastest and every
+            // other batch would be half full.
+            let mut gathering = gather.start();
+            while gathering.wait_for_more(batch.len()) {
+                tokio::task::yield_now().await;
+                drain_ready(
+                    &mut requests,
+                    &mut batch,
+                    self.max_requests,
+                    self.max_events,
+                );
+            }
+            gather.finished(batch.len());
             let mut rest = std::mem::take(&mut batch);
             while !rest.is_empty() {
                 let tail = rest.split_off(first_reused_id(&rest));

@@ -3,7 +3,9 @@
 //!
 //! 1. wait for the first request (an append from the [`group_commit`](crate::group_commit)
 //!    queue or another write [`Job`]), then take every request already waiting, up to
-//!    `max_batch_events` events;
+//!    `max_batch_events` events, yielding the thread briefly while the appenders of the
+//!    last batch are still coming back (`Gather`: at most 200 µs, never for a lone
+//!    appender);
 //! 2. `BEGIN IMMEDIATE` (waiting out another connection's write lock), read the next global
 //!    position (`max(position) + 1`, inside the transaction, so a second process writing
 //!    the same file cannot make a gap);
@@ -35,7 +37,7 @@ use super::rows::{clamp, from_stored, to_stored};
 use crate::error::{AppendError, BackendError, StoreError};
 use crate::event::{EventData, Position, now_micros};
 use crate::expected::{ExistingEvent, ExpectedVersion, Replay, check_expected, classify_replay};
-use crate::group_commit::{AppendRequest, drain_ready};
+use crate::group_commit::{AppendRequest, Gather, drain_ready};
 use crate::store::{AppendResult, Snapshot, StreamMetadata};
 
 /// A write other than an append; goes through the writer so the store has one writer.
@@ -205,6 +207,7 @@ impl Writer {
         let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
         let mut appends = Vec::new();
         let mut jobs = Vec::new();
+        let mut gather = Gather::default();
         loop {
             let mut stop = false;
             match self.next_incoming(&waker) {
@@ -219,6 +222,17 @@ impl Writer {
                 self.max_batch_events,
                 self.max_batch_events,
             );
+            let mut gathering = gather.start();
+            while gathering.wait_for_more(appends.len()) {
+                std::thread::yield_now();
+                drain_ready(
+                    &mut self.appends,
+                    &mut appends,
+                    self.max_batch_events,
+                    self.max_batch_events,
+                );
+            }
+            gather.finished(appends.len());
             while jobs.len() < self.max_batch_events {
                 match self.jobs.try_recv() {
                     Ok(Job::Close) => {

@@ -4,9 +4,12 @@
 //! serialized and positions are dense and in commit order by construction. Reads clone
 //! events out under a read lock.
 
-use std::collections::HashMap;
+mod log;
 
+use hashbrown::HashMap;
 use tokio::sync::watch;
+
+use self::log::{Log, StoredEvent, StreamName};
 
 use crate::error::{AppendError, StoreError};
 use crate::event::{EventData, Position, RecordedEvent, from_unix_micros, now_micros};
@@ -45,9 +48,10 @@ struct Shared {
 
 #[derive(Debug, Default)]
 struct State {
-    /// The global log: position `p` at index `p - 1`.
-    log: Vec<RecordedEvent>,
-    streams: HashMap<String, StreamState>,
+    /// The global log.
+    log: Log,
+    /// Keyed by the stream's name, shared with its stored events.
+    streams: HashMap<StreamName, StreamState>,
     /// Every event id ever appended → its global position.
     ids: HashMap<crate::event::EventId, Position>,
     snapshots: HashMap<String, Snapshot>,
@@ -89,6 +93,17 @@ impl Default for MemoryStore {
     }
 }
 
+/// The stream's entry and shared name, made empty if new.
+fn stream_entry<'a>(
+    streams: &'a mut HashMap<StreamName, StreamState>,
+    stream: &str,
+) -> (&'a StreamName, &'a mut StreamState) {
+    if !streams.contains_key(stream) {
+        streams.insert(StreamName::from(stream), StreamState::default());
+    }
+    streams.get_key_value_mut(stream).expect("inserted above")
+}
+
 impl State {
     fn version(&self, stream: &str) -> u64 {
         self.streams
@@ -103,27 +118,10 @@ impl State {
         events: Vec<EventData>,
     ) -> Result<AppendResult, AppendError> {
         validate_batch(stream, &events)?;
-        let existing: Vec<Option<ExistingEvent>> = events
-            .iter()
-            .map(|event| {
-                self.ids.get(&event.id).map(|position| {
-                    let stored = &self.log[position.0 as usize - 1];
-                    ExistingEvent {
-                        stream_id: stored.stream_id.clone(),
-                        version: stored.version,
-                    }
-                })
-            })
-            .collect();
-        if let Replay::AlreadyAppended { last_version } =
-            classify_replay(stream, &events, &existing)?
+        if events.iter().any(|event| self.ids.contains_key(&event.id))
+            && let Some(replayed) = self.replay(stream, &events)?
         {
-            let position = self.streams[stream].positions[last_version as usize - 1];
-            return Ok(AppendResult {
-                version: last_version,
-                position: Some(position),
-                deduplicated: true,
-            });
+            return Ok(replayed);
         }
         let current = self.version(stream);
         check_expected(stream, expected, current)?;
@@ -135,29 +133,57 @@ impl State {
             });
         }
         let recorded_at = from_unix_micros(now_micros());
-        let stream_state = self.streams.entry(stream.to_owned()).or_default();
+        let (name, stream_state) = stream_entry(&mut self.streams, stream);
+        let name = StreamName::clone(name);
         stream_state.metadata.deleted = false;
+        self.ids.reserve(events.len());
         for event in events {
-            let position = Position(self.log.len() as u64 + 1);
             let version = stream_state.positions.len() as u64 + 1;
-            stream_state.positions.push(position);
-            self.ids.insert(event.id, position);
-            self.log.push(RecordedEvent {
-                id: event.id,
-                stream_id: stream.to_owned(),
+            let id = event.id;
+            let position = self.log.push(StoredEvent::new(
+                event,
+                StreamName::clone(&name),
                 version,
-                position,
-                event_type: event.event_type,
-                schema_version: event.schema_version,
-                payload: event.payload,
-                metadata: event.metadata,
                 recorded_at,
-            });
+            ));
+            stream_state.positions.push(position);
+            self.ids.insert(id, position);
         }
         Ok(AppendResult {
             version: stream_state.positions.len() as u64,
             position: Some(Position(self.log.len() as u64)),
             deduplicated: false,
+        })
+    }
+}
+
+impl State {
+    /// An append some of whose ids are stored: `Some` when it repeats an earlier append
+    /// (answered from it), `None` when none of its ids is stored after all.
+    fn replay(
+        &self,
+        stream: &str,
+        events: &[EventData],
+    ) -> Result<Option<AppendResult>, AppendError> {
+        let existing: Vec<Option<ExistingEvent>> = events
+            .iter()
+            .map(|event| {
+                self.ids.get(&event.id).map(|position| {
+                    let stored = self.log.get(*position);
+                    ExistingEvent {
+                        stream_id: stored.stream.to_string(),
+                        version: stored.version,
+                    }
+                })
+            })
+            .collect();
+        Ok(match classify_replay(stream, events, &existing)? {
+            Replay::AlreadyAppended { last_version } => Some(AppendResult {
+                version: last_version,
+                position: Some(self.streams[stream].positions[last_version as usize - 1]),
+                deduplicated: true,
+            }),
+            Replay::Fresh => None,
         })
     }
 }
@@ -200,7 +226,9 @@ impl EventStore for MemoryStore {
         let last = stream_state.positions.len() as u64;
         let first = metadata.truncate_before.max(1);
         let pick = |version: u64| {
-            state.log[stream_state.positions[version as usize - 1].0 as usize - 1].clone()
+            state
+                .log
+                .recorded(stream_state.positions[version as usize - 1])
         };
         Ok(match direction {
             Direction::Forward => (from.max(first)..=last).take(max).map(pick).collect(),
@@ -220,12 +248,8 @@ impl EventStore for MemoryStore {
         after: Position,
         max: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let state = read(&self.shared.state);
-        let start = usize::try_from(after.0)
-            .unwrap_or(usize::MAX)
-            .min(state.log.len());
-        let end = start.saturating_add(max).min(state.log.len());
-        Ok(state.log[start..end].to_vec())
+        let after = usize::try_from(after.0).unwrap_or(usize::MAX);
+        Ok(read(&self.shared.state).log.read_after(after, max))
     }
 
     async fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {
@@ -254,10 +278,8 @@ impl EventStore for MemoryStore {
         metadata: StreamMetadata,
     ) -> Result<(), AppendError> {
         validate_batch(stream, &[])?;
-        write(&self.shared.state)
-            .streams
-            .entry(stream.to_owned())
-            .or_default()
+        stream_entry(&mut write(&self.shared.state).streams, stream)
+            .1
             .metadata = metadata;
         Ok(())
     }
@@ -271,7 +293,7 @@ impl EventStore for MemoryStore {
         let mut state = write(&self.shared.state);
         let current = state.version(stream);
         check_expected(stream, expected, current)?;
-        let metadata = &mut state.streams.entry(stream.to_owned()).or_default().metadata;
+        let metadata = &mut stream_entry(&mut state.streams, stream).1.metadata;
         metadata.deleted = true;
         metadata.truncate_before = current + 1;
         Ok(())
