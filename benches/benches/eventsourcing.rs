@@ -12,7 +12,7 @@
 //!
 //! | group | one iteration | throughput | functions |
 //! |---|---|---|---|
-//! | `eventsourcing_append_single` | one append of one event, awaited before the next (one writer) | 1 event | flowbed ×3 (`EventStore::append`), `cqrs_es` (`MemStore::commit`), `postgres_es` (`PostgresEventRepository::persist`) |
+//! | `eventsourcing_append_single` | one append of one event, awaited before the next (one writer) | 1 event | flowbed ×3 (`EventStore::append`) and `flowbed_sqlite_normal`, `cqrs_es` (`MemStore::commit`), `postgres_es` (`PostgresEventRepository::persist`) |
 //! | `eventsourcing_append_batch100` | one append of 100 events to a new stream | 100 events | the same |
 //! | `eventsourcing_append_concurrent_16` | one single-event append by one of 16 writer tasks appending at once (time per event = total time / events) | 1 event | the same |
 //! | `eventsourcing_append_command` | one deposit command: load the account, decide, append its one event (one writer) | 1 event | flowbed ×3 (`Repository::execute`), `cqrs_es` and `postgres_es` (`CqrsFramework::execute`) |
@@ -94,7 +94,11 @@
 //!   without one).
 //! * Durability as shipped: flowbed's SQLite store with `SqliteStore::open`'s defaults
 //!   (WAL, `synchronous = FULL`: every commit is synced), PostgreSQL as the server is
-//!   configured, the same for flowbed and postgres-es.
+//!   configured, the same for flowbed and postgres-es. The raw-append groups also run
+//!   `flowbed_sqlite_normal`: the same SQLite store with `Synchronous::Normal` (WAL synced
+//!   at checkpoints only: an acknowledged append survives a crash of the process, not
+//!   necessarily a power loss), so the cost of a sync per commit is visible; it is not the
+//!   default and not what the ratios compare.
 //! * `--test` (CI's smoke mode, each benchmark once): the stores for `replay_1m` hold
 //!   10,000 events instead of 1,000,000 ([`test_mode`]), so setup stays cheap.
 //!
@@ -122,7 +126,7 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group};
 use flowbed_eventsourcing::memory::MemoryStore;
 use flowbed_eventsourcing::postgres::PostgresStore;
-use flowbed_eventsourcing::sqlite::SqliteStore;
+use flowbed_eventsourcing::sqlite::{SqliteStore, Synchronous};
 use flowbed_eventsourcing::{
     EventData, EventStore, ExpectedVersion, Position, Repository, Snapshot, Upcasters,
 };
@@ -636,14 +640,17 @@ struct SqliteTarget {
     _dir: tempfile::TempDir,
 }
 
-fn sqlite_store(runtime: &Runtime, name: &str) -> SqliteTarget {
+fn sqlite_store(runtime: &Runtime, name: &str, synchronous: Synchronous) -> SqliteTarget {
     let dir = tempfile::Builder::new()
         .prefix(&format!("es-bench-{name}-"))
         .tempdir()
         .expect("temporary directory");
     let path: PathBuf = dir.path().join("events.db");
     let _entered = runtime.enter();
-    let store = SqliteStore::open(&path).expect("open the SQLite store");
+    let store = SqliteStore::builder(&path)
+        .synchronous(synchronous)
+        .open()
+        .expect("open the SQLite store");
     SqliteTarget { store, _dir: dir }
 }
 
@@ -843,7 +850,7 @@ fn schema_name(workload: &str, function: &str) -> String {
     format!("{workload}_{function}")
 }
 
-/// The five functions of a raw-append group: `writers` writers, `count` events per append.
+/// The six functions of a raw-append group: `writers` writers, `count` events per append.
 fn append_group(c: &mut Criterion, workload: &str, writers: usize, count: u64) {
     let mut group = new_group(c, workload);
     group.throughput(Throughput::Elements(count));
@@ -858,23 +865,27 @@ fn append_group(c: &mut Criterion, workload: &str, writers: usize, count: u64) {
         || Flowbed(MemoryStore::new()),
         move |store, appends| append_run(store, writers, appends, count),
     );
-    let mut sqlite: Option<SqliteTarget> = None;
-    bench(
-        &mut group,
-        &runtime,
-        "flowbed_sqlite",
-        DURABLE,
-        || {
-            Flowbed(
-                sqlite
-                    .insert(sqlite_store(&runtime, workload))
-                    .store
-                    .clone(),
-            )
-        },
-        move |store, appends| append_run(store, writers, appends, count),
-    );
-    drop(sqlite);
+    for (name, synchronous) in [
+        ("flowbed_sqlite", Synchronous::Full),
+        ("flowbed_sqlite_normal", Synchronous::Normal),
+    ] {
+        let mut sqlite: Option<SqliteTarget> = None;
+        bench(
+            &mut group,
+            &runtime,
+            name,
+            DURABLE,
+            || {
+                Flowbed(
+                    sqlite
+                        .insert(sqlite_store(&runtime, workload, synchronous))
+                        .store
+                        .clone(),
+                )
+            },
+            move |store, appends| append_run(store, writers, appends, count),
+        );
+    }
     let mut flowbed_pg: Option<PostgresStore> = None;
     bench(
         &mut group,
@@ -954,7 +965,7 @@ fn append_command(c: &mut Criterion) {
         DURABLE,
         || {
             let store = sqlite
-                .insert(sqlite_store(&runtime, workload))
+                .insert(sqlite_store(&runtime, workload, Synchronous::Full))
                 .store
                 .clone();
             Repository::<Account, _>::new(store)
@@ -1042,7 +1053,9 @@ fn replay_1m(c: &mut Criterion) {
         "flowbed_sqlite",
         FILLED,
         || {
-            let store = &sqlite.insert(sqlite_store(&runtime, workload)).store;
+            let store = &sqlite
+                .insert(sqlite_store(&runtime, workload, Synchronous::Full))
+                .store;
             fill_flowbed(&runtime, store, events);
             Flowbed(store.clone())
         },
@@ -1172,7 +1185,7 @@ fn load_aggregate_snapshot(c: &mut Criterion) {
         FILLED,
         || {
             let store = sqlite
-                .insert(sqlite_store(&runtime, workload))
+                .insert(sqlite_store(&runtime, workload, Synchronous::Full))
                 .store
                 .clone();
             snapshot_repository(&runtime, store)

@@ -41,7 +41,7 @@ python3 - "${RUN_DIRS[@]}" <<'PY' | tee -a "$OUT/table.md"
 import json, pathlib, statistics, sys
 
 PEERS = ("cqrs_es", "postgres_es")
-BACKENDS = ("flowbed_memory", "flowbed_sqlite", "flowbed_postgres")
+BACKENDS = ("flowbed_memory", "flowbed_sqlite", "flowbed_sqlite_normal", "flowbed_postgres")
 
 
 def load(run):
@@ -100,7 +100,9 @@ print()
 print("Targets (issue 9):")
 targets = [
     ("SQLite single appends, 16 concurrent writers", "eventsourcing_append_concurrent_16", "flowbed_sqlite", 50e3),
+    ("  the same, synchronous = NORMAL (not the default)", "eventsourcing_append_concurrent_16", "flowbed_sqlite_normal", 50e3),
     ("SQLite appends in batches of 100", "eventsourcing_append_batch100", "flowbed_sqlite", 300e3),
+    ("  the same, synchronous = NORMAL (not the default)", "eventsourcing_append_batch100", "flowbed_sqlite_normal", 300e3),
     ("replay from SQLite", "eventsourcing_replay_1m", "flowbed_sqlite", 1e6),
 ]
 for name, group, function, floor in targets:

@@ -63,10 +63,10 @@
 //!
 //! An append takes its stream rows first (one `INSERT ... ON CONFLICT DO UPDATE ... WHERE
 //! false`, which creates missing stream rows and locks existing ones without writing a new
-//! row version, in byte order of the stream id), then the counter row. Every appender takes locks in that one order, so two
-//! batches touching the same streams wait for each other instead of deadlocking. (A
-//! transaction calling `append_in` twice breaks that order; PostgreSQL then detects the
-//! deadlock and aborts one of the transactions.)
+//! row version, in byte order of the stream id), then the counter row. Every appender
+//! takes locks in that one order, so two batches touching the same streams wait for each
+//! other instead of deadlocking. (A transaction calling `append_in` twice breaks that
+//! order; PostgreSQL then detects the deadlock and aborts one of the transactions.)
 //!
 //! # One round trip per batch
 //!
@@ -89,11 +89,12 @@
 //! [`max_batch_events`](PostgresStoreBuilder::max_batch_events)), calls the function once
 //! on a pooled connection, and answers each appender. Commits are serialized by the
 //! counter row anyway, so one writer per store loses nothing; what matters is how many
-//! appends share a commit (one WAL flush): after a batch of several, the writer yields once
-//! before taking the next, so the appenders it just answered can queue again first. If another process commits one of
-//! the batch's event ids first, the insert fails with a unique violation (SQLSTATE 23505);
-//! the writer sends the batch again and the retry judges that request by the idempotency
-//! rule (counted in [`PostgresStats::unique_violation_retries`]).
+//! appends share a commit (one WAL flush): the writer yields briefly (at most 200 µs, only
+//! while they keep arriving, never for a lone appender) so that as many appenders as its
+//! last batch had can queue again before it sends the next. If another process commits
+//! one of the batch's event ids first, the insert fails with a unique violation (SQLSTATE
+//! 23505); the writer sends the batch again and the retry judges that request by the
+//! idempotency rule (counted in [`PostgresStats::unique_violation_retries`]).
 //!
 //! # Events and read models in one transaction
 //!
