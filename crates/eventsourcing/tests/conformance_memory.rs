@@ -1,6 +1,7 @@
 //! The `EventStore` conformance suite on [`MemoryStore`], the reference semantics.
 #![cfg(feature = "memory")]
 
+mod common;
 mod conformance;
 
 use conformance::{BoxFuture, Fixture};

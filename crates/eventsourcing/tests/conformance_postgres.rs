@@ -4,22 +4,12 @@
 //! every case with a message saying so; nothing is skipped.
 #![cfg(feature = "postgres")]
 
+mod common;
 mod conformance;
 
-use std::time::Duration;
-
+use common::postgres::{connect_store, drop_schema, fresh_schema};
 use conformance::{BoxFuture, Fixture};
 use flowbed_eventsourcing::postgres::PostgresStore;
-
-const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-/// Bound on connecting and on the schema statements: longer is a hang.
-const STEP: Duration = Duration::from_secs(30);
-
-/// The server's URL.
-fn url() -> String {
-    std::env::var("FLOWBED_PG_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned())
-}
 
 /// A schema name unique to the case and this test process, at most 48 bytes (the longest
 /// name `PostgresStore` accepts: its notification channel adds a prefix to it).
@@ -34,58 +24,16 @@ fn schema_name(case: &str) -> String {
     name
 }
 
-/// A raw connection for dropping schemas; fails the case (never skips it) when the server
-/// is unreachable.
-async fn admin(url: &str) -> tokio_postgres::Client {
-    match tokio::time::timeout(STEP, tokio_postgres::connect(url, tokio_postgres::NoTls)).await {
-        Ok(Ok((client, connection))) => {
-            tokio::spawn(connection);
-            client
-        }
-        Ok(Err(error)) => panic!(
-            "PostgreSQL is unreachable at {url}: {error} (source: {:?}). The postgres \
-             conformance suite needs a running server: start it (ci/services.sh, or \
-             pg_ctlcluster --skip-systemctl-redirect <version> main start) or point \
-             FLOWBED_PG_URL at one",
-            std::error::Error::source(&error)
-        ),
-        Err(_) => panic!("connecting to PostgreSQL at {url} took longer than {STEP:?}"),
-    }
-}
-
-/// Drops `schema` and everything in it.
-async fn drop_schema(client: &tokio_postgres::Client, schema: &str) {
-    let statement = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
-    match tokio::time::timeout(STEP, client.batch_execute(&statement)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => panic!("{statement} failed: {error}"),
-        Err(_) => panic!("{statement} took longer than {STEP:?}"),
-    }
-}
-
-/// Connects a store to `schema`, failing the case with the store's error.
-async fn connect(url: &str, schema: &str) -> PostgresStore {
-    match tokio::time::timeout(STEP, PostgresStore::connect(url, schema)).await {
-        Ok(Ok(store)) => store,
-        Ok(Err(error)) => {
-            panic!("PostgresStore::connect({url:?}, {schema:?}) failed: {error}")
-        }
-        Err(_) => panic!("PostgresStore::connect({url:?}, {schema:?}) took longer than {STEP:?}"),
-    }
-}
-
 /// A fresh, empty PostgreSQL store in its own schema; "another handle" is a second
 /// `PostgresStore::connect` to the same schema.
 async fn postgres_fixture(case: &'static str) -> Fixture<PostgresStore> {
-    let url = url();
     let schema = schema_name(case);
-    let client = admin(&url).await;
-    drop_schema(&client, &schema).await;
-    let store = connect(&url, &schema).await;
-    let (open_url, open_schema) = (url.clone(), schema.clone());
+    let client = fresh_schema(&schema).await;
+    let store = connect_store(&schema).await;
+    let open_schema = schema.clone();
     Fixture::new(store, move || -> BoxFuture<PostgresStore> {
-        let (url, schema) = (open_url.clone(), open_schema.clone());
-        Box::pin(async move { connect(&url, &schema).await })
+        let schema = open_schema.clone();
+        Box::pin(async move { connect_store(&schema).await })
     })
     .on_success(async move { drop_schema(&client, &schema).await })
 }

@@ -2,6 +2,7 @@
 //! temporary directory per case.
 #![cfg(feature = "sqlite")]
 
+mod common;
 mod conformance;
 
 use std::path::PathBuf;

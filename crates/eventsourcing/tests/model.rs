@@ -12,6 +12,8 @@
 //! case on the server at `FLOWBED_PG_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/test`; an unreachable server fails the test).
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -1157,31 +1159,8 @@ proptest! {
 #[cfg(feature = "postgres")]
 mod postgres {
     use super::*;
-    use flowbed_eventsourcing::postgres::PostgresStore;
+    use crate::common::postgres::{connect_store, drop_schema, fresh_schema};
     use std::sync::atomic::{AtomicUsize, Ordering};
-
-    fn url() -> String {
-        std::env::var("FLOWBED_PG_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-    }
-
-    /// Drops `schema` on the server (a clean slate for the case), failing loudly when the
-    /// server cannot be reached.
-    async fn drop_schema(schema: &str) {
-        let url = url();
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|error| {
-                panic!("PostgreSQL at {url} (FLOWBED_PG_URL) is unreachable: {error}")
-            });
-        let connection = tokio::spawn(connection);
-        client
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-            .await
-            .unwrap_or_else(|error| panic!("dropping schema {schema}: {error}"));
-        drop(client);
-        let _ = connection.await;
-    }
 
     static CASE: AtomicUsize = AtomicUsize::new(0);
 
@@ -1196,16 +1175,12 @@ mod postgres {
                 CASE.fetch_add(1, Ordering::Relaxed)
             );
             block_on(async {
-                drop_schema(&schema).await;
-                let store = PostgresStore::connect(&url(), &schema)
-                    .await
-                    .unwrap_or_else(|error| {
-                        panic!("PostgreSQL at {} (FLOWBED_PG_URL) is unreachable: {error}", url())
-                    });
+                let admin = fresh_schema(&schema).await;
+                let store = connect_store(&schema).await;
                 let result = check_against_model(&store, &ops).await;
                 drop(store);
                 if result.is_ok() {
-                    drop_schema(&schema).await;
+                    drop_schema(&admin, &schema).await;
                 }
                 result
             })?;

@@ -16,6 +16,8 @@
 //! and fails, saying so, when it is unreachable.
 #![cfg(feature = "postgres")]
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -24,7 +26,8 @@ use flowbed_eventsourcing::{
     AppendError, EventData, EventId, EventStore, ExpectedVersion, Position, RecordedEvent,
     Subscription,
 };
-use tokio_postgres::{Client, NoTls};
+
+use common::postgres::{connect_client, connect_store, fresh_schema};
 
 const SCHEMA: &str = "es_pg_chaos";
 const TRANSACTIONAL_WRITERS: u64 = 16;
@@ -32,25 +35,6 @@ const TRANSACTIONS_EACH: usize = 40;
 const GROUP_COMMIT_WRITERS: u64 = 4;
 const APPENDS_EACH: usize = 60;
 const STREAMS: u64 = 12;
-
-fn pg_url() -> String {
-    std::env::var("FLOWBED_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-async fn connect() -> Client {
-    let url = pg_url();
-    let (client, connection) = tokio_postgres::connect(&url, NoTls)
-        .await
-        .unwrap_or_else(|error| {
-            panic!(
-                "PostgreSQL at {url} is unreachable ({error}): start it with ci/services.sh \
-                 or point FLOWBED_PG_URL at a server"
-            )
-        });
-    tokio::spawn(connection);
-    client
-}
 
 /// xorshift64*: a seeded, dependency-free generator (the same run every time, whatever
 /// the scheduling).
@@ -101,7 +85,7 @@ impl Outcome {
 }
 
 async fn transactional_writer(store: PostgresStore, writer: u64) -> Outcome {
-    let mut client = connect().await;
+    let mut client = connect_client().await;
     let mut rng = Rng::new(writer + 1);
     let mut outcome = Outcome::default();
     for _ in 0..TRANSACTIONS_EACH {
@@ -165,14 +149,8 @@ async fn group_commit_writer(store: PostgresStore, writer: u64) -> Outcome {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_live_subscriber_sees_every_committed_event_once_in_order_and_no_rolled_back_one() {
-    let admin = connect().await;
-    admin
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{SCHEMA}\" CASCADE"))
-        .await
-        .expect("drop the test schema");
-    let store = PostgresStore::connect(&pg_url(), SCHEMA)
-        .await
-        .expect("connect the store");
+    let _admin = fresh_schema(SCHEMA).await;
+    let store = connect_store(SCHEMA).await;
 
     let subscriber = tokio::spawn({
         let store = store.clone();

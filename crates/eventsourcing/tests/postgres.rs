@@ -8,54 +8,21 @@
 //! own schema, dropped first.
 #![cfg(feature = "postgres")]
 
+mod common;
+
 use std::collections::HashSet;
 use std::error::Error as _;
 use std::time::Duration;
 
 use flowbed_eventsourcing::postgres::{PostgresStore, SchemaError};
 use flowbed_eventsourcing::{
-    AppendError, Direction, EventData, EventId, EventStore, ExpectedVersion, Metadata, Position,
-    Snapshot, StoreError, StreamMetadata, Subscription,
+    AppendError, AppendResult, Direction, EventData, EventId, EventStore, ExpectedVersion,
+    Metadata, Position, Snapshot, StoreError, StreamMetadata, Subscription,
 };
 use tokio::sync::mpsc;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::{Client, Transaction};
 
-fn pg_url() -> String {
-    std::env::var("FLOWBED_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// A plain connection for the test's own SQL; panics with a clear message when the server
-/// is unreachable.
-async fn admin() -> Client {
-    let url = pg_url();
-    let (client, connection) = tokio_postgres::connect(&url, NoTls)
-        .await
-        .unwrap_or_else(|error| {
-            panic!(
-                "PostgreSQL at {url} is unreachable ({error}): start it with ci/services.sh \
-                 or point FLOWBED_PG_URL at a server"
-            )
-        });
-    tokio::spawn(connection);
-    client
-}
-
-/// Drops `schema` and returns an admin connection.
-async fn fresh(schema: &str) -> Client {
-    let client = admin().await;
-    client
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-        .await
-        .expect("drop the test schema");
-    client
-}
-
-async fn store(schema: &str) -> PostgresStore {
-    PostgresStore::connect(&pg_url(), schema)
-        .await
-        .unwrap_or_else(|error| panic!("connect to {} (schema {schema}): {error}", pg_url()))
-}
+use common::postgres::{connect_client, connect_store, fresh_schema, url};
 
 fn event(kind: &str) -> EventData {
     EventData::new(kind, format!(r#"{{"kind":"{kind}"}}"#).into_bytes())
@@ -89,6 +56,27 @@ async fn until_an_append_waits_for_a_lock(admin: &Client, schema: &str) {
     panic!("no append of schema {schema} waited for a lock");
 }
 
+/// Appends `events` to `stream` on `store` in a task while `transaction` holds the
+/// position lock of `schema`: waits (watching through `admin`) until that append waits for
+/// the lock, commits `transaction`, and returns the append's answer.
+async fn append_behind_transaction(
+    admin: &Client,
+    schema: &str,
+    transaction: Transaction<'_>,
+    store: &PostgresStore,
+    stream: &'static str,
+    expected: ExpectedVersion,
+    events: Vec<EventData>,
+) -> Result<AppendResult, AppendError> {
+    let waiting = tokio::spawn({
+        let store = store.clone();
+        async move { store.append(stream, expected, events).await }
+    });
+    until_an_append_waits_for_a_lock(admin, schema).await;
+    transaction.commit().await.unwrap();
+    within("the waiting append", waiting).await.unwrap()
+}
+
 async fn migrations(admin: &Client, schema: &str) -> Vec<i32> {
     admin
         .query(
@@ -120,13 +108,13 @@ fn schema_error(error: StoreError) -> SchemaError {
 #[tokio::test]
 async fn the_schema_is_created_once_and_migrating_again_changes_nothing() {
     let schema = "es_pg_migrate";
-    let admin = fresh(schema).await;
-    let first = store(schema).await;
+    let admin = fresh_schema(schema).await;
+    let first = connect_store(schema).await;
     first
         .append("a", ExpectedVersion::NoStream, vec![event("one")])
         .await
         .unwrap();
-    let second = store(schema).await; // migrates again: nothing to do
+    let second = connect_store(schema).await; // migrates again: nothing to do
     assert_eq!(migrations(&admin, schema).await, vec![1, 2, 3]);
     assert_eq!(second.stream_version("a").await.unwrap(), 1);
     assert_eq!(second.head().await.unwrap(), Position(1));
@@ -152,8 +140,8 @@ async fn the_schema_is_created_once_and_migrating_again_changes_nothing() {
 #[tokio::test]
 async fn a_schema_at_migration_2_is_upgraded_keeping_custom_metadata() {
     let schema = "es_pg_upgrade";
-    let admin = fresh(schema).await;
-    drop(store(schema).await);
+    let admin = fresh_schema(schema).await;
+    drop(connect_store(schema).await);
     // Back to what migration 2 left: `custom` as jsonb, holding a value.
     admin
         .batch_execute(&format!(
@@ -163,7 +151,7 @@ async fn a_schema_at_migration_2_is_upgraded_keeping_custom_metadata() {
         ))
         .await
         .unwrap();
-    let store = store(schema).await;
+    let store = connect_store(schema).await;
     assert_eq!(migrations(&admin, schema).await, vec![1, 2, 3]);
     assert_eq!(
         store.stream_metadata("s").await.unwrap().custom,
@@ -174,8 +162,8 @@ async fn a_schema_at_migration_2_is_upgraded_keeping_custom_metadata() {
 #[tokio::test]
 async fn a_schema_from_a_newer_release_is_refused() {
     let schema = "es_pg_newer";
-    let admin = fresh(schema).await;
-    drop(store(schema).await);
+    let admin = fresh_schema(schema).await;
+    drop(connect_store(schema).await);
     admin
         .execute(
             &format!("INSERT INTO \"{schema}\".migrations (version, name) VALUES (99, 'future')"),
@@ -183,7 +171,7 @@ async fn a_schema_from_a_newer_release_is_refused() {
         )
         .await
         .unwrap();
-    let error = PostgresStore::connect(&pg_url(), schema).await.unwrap_err();
+    let error = PostgresStore::connect(&url(), schema).await.unwrap_err();
     assert_eq!(
         schema_error(error),
         SchemaError::NewerVersion {
@@ -197,8 +185,8 @@ async fn a_schema_from_a_newer_release_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_connects_migrate_once() {
     let schema = "es_pg_concurrent_connect";
-    let admin = fresh(schema).await;
-    let url = pg_url();
+    let admin = fresh_schema(schema).await;
+    let url = url();
     let connects = (0..8).map(|_| PostgresStore::connect(&url, schema));
     let stores = within("8 concurrent connects", futures::future::join_all(connects)).await;
     let stores: Vec<PostgresStore> = stores
@@ -222,8 +210,8 @@ async fn concurrent_connects_migrate_once() {
 #[tokio::test]
 async fn a_batch_of_100_events_is_one_round_trip() {
     let schema = "es_pg_round_trip";
-    let _admin = fresh(schema).await;
-    let store = store(schema).await;
+    let _admin = fresh_schema(schema).await;
+    let store = connect_store(schema).await;
     let before = store.stats();
     let events: Vec<EventData> = (0..100).map(|i| event(&format!("e{i}"))).collect();
     let result = store
@@ -251,9 +239,9 @@ async fn a_batch_of_100_events_is_one_round_trip() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_stores_appending_the_same_ids_one_writes_the_other_deduplicates() {
     let schema = "es_pg_same_ids";
-    let _admin = fresh(schema).await;
-    let a = store(schema).await;
-    let b = store(schema).await;
+    let _admin = fresh_schema(schema).await;
+    let a = connect_store(schema).await;
+    let b = connect_store(schema).await;
     for round in 0..20 {
         let stream = format!("s{round}");
         let events = vec![event("x"), event("y")];
@@ -275,10 +263,10 @@ async fn two_stores_appending_the_same_ids_one_writes_the_other_deduplicates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_append_waiting_on_a_transaction_with_the_same_ids_deduplicates() {
     let schema = "es_pg_dedup_wait";
-    let admin = fresh(schema).await;
-    let a = store(schema).await;
-    let b = store(schema).await;
-    let mut client = self::admin().await;
+    let admin = fresh_schema(schema).await;
+    let a = connect_store(schema).await;
+    let b = connect_store(schema).await;
+    let mut client = connect_client().await;
     let events = vec![event("x"), event("y")];
 
     let transaction = client.transaction().await.unwrap();
@@ -291,17 +279,17 @@ async fn an_append_waiting_on_a_transaction_with_the_same_ids_deduplicates() {
         )
         .await
         .unwrap();
-    let waiting = tokio::spawn({
-        let b = b.clone();
-        let events = events.clone();
-        async move { b.append("s1", ExpectedVersion::NoStream, events).await }
-    });
-    until_an_append_waits_for_a_lock(&admin, schema).await;
-    transaction.commit().await.unwrap();
-    let answer = within("the waiting append", waiting)
-        .await
-        .unwrap()
-        .unwrap();
+    let answer = append_behind_transaction(
+        &admin,
+        schema,
+        transaction,
+        &b,
+        "s1",
+        ExpectedVersion::NoStream,
+        events,
+    )
+    .await
+    .unwrap();
     assert!(answer.deduplicated);
     assert_eq!((answer.version, answer.position), (2, written.position));
     assert_eq!(b.head().await.unwrap(), Position(2));
@@ -310,10 +298,10 @@ async fn an_append_waiting_on_a_transaction_with_the_same_ids_deduplicates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_unique_violation_from_another_process_is_retried_and_judged() {
     let schema = "es_pg_unique_violation";
-    let admin = fresh(schema).await;
-    let a = store(schema).await;
-    let b = store(schema).await;
-    let mut client = self::admin().await;
+    let admin = fresh_schema(schema).await;
+    let a = connect_store(schema).await;
+    let b = connect_store(schema).await;
+    let mut client = connect_client().await;
     let shared = event("shared");
 
     // The transaction holds the position lock with `shared` in stream s2, uncommitted: b
@@ -328,14 +316,16 @@ async fn a_unique_violation_from_another_process_is_retried_and_judged() {
     )
     .await
     .unwrap();
-    let waiting = tokio::spawn({
-        let b = b.clone();
-        let shared = shared.clone();
-        async move { b.append("s3", ExpectedVersion::Any, vec![shared]).await }
-    });
-    until_an_append_waits_for_a_lock(&admin, schema).await;
-    transaction.commit().await.unwrap();
-    let answer = within("the waiting append", waiting).await.unwrap();
+    let answer = append_behind_transaction(
+        &admin,
+        schema,
+        transaction,
+        &b,
+        "s3",
+        ExpectedVersion::Any,
+        vec![shared.clone()],
+    )
+    .await;
     match answer {
         Err(AppendError::IdempotencyConflict { stream, event_id }) => {
             assert_eq!((stream.as_str(), event_id), ("s3", shared.id));
@@ -359,9 +349,9 @@ async fn a_unique_violation_from_another_process_is_retried_and_judged() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_request_of_a_group_commit_writes_nothing_and_the_others_commit() {
     let schema = "es_pg_group";
-    let admin = fresh(schema).await;
-    let store = store(schema).await;
-    let mut client = self::admin().await;
+    let admin = fresh_schema(schema).await;
+    let store = connect_store(schema).await;
+    let mut client = connect_client().await;
 
     // Hold the position lock so that the appends below queue up behind the writer's
     // first call and are committed together.
@@ -430,32 +420,46 @@ async fn a_rejected_request_of_a_group_commit_writes_nothing_and_the_others_comm
     assert_eq!(store.stats().appends, 7);
 }
 
+/// Begins a transaction on `client` that runs `insert` and appends `deposit` to
+/// `account-a` (expecting no stream) with `append_in`; returns it uncommitted, with what
+/// `append_in` answered.
+async fn deposit_in_transaction<'a>(
+    client: &'a mut Client,
+    store: &PostgresStore,
+    insert: &str,
+    deposit: &EventData,
+) -> (Transaction<'a>, AppendResult) {
+    let transaction = client.transaction().await.unwrap();
+    transaction.execute(insert, &[]).await.unwrap();
+    let result = store
+        .append_in(
+            &transaction,
+            "account-a",
+            ExpectedVersion::NoStream,
+            vec![deposit.clone()],
+        )
+        .await
+        .unwrap();
+    (transaction, result)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn append_in_commits_and_rolls_back_with_the_callers_transaction() {
     let schema = "es_pg_append_in";
-    let admin = fresh(schema).await;
-    let store = store(schema).await;
+    let admin = fresh_schema(schema).await;
+    let store = connect_store(schema).await;
     admin
         .batch_execute(&format!(
             "CREATE TABLE \"{schema}\".balances (account text PRIMARY KEY, amount bigint NOT NULL)"
         ))
         .await
         .unwrap();
-    let mut client = self::admin().await;
+    let mut client = connect_client().await;
     let insert = format!("INSERT INTO \"{schema}\".balances VALUES ('a', 10)");
 
     let rolled_back = event("Deposited");
-    let transaction = client.transaction().await.unwrap();
-    transaction.execute(&insert, &[]).await.unwrap();
-    let result = store
-        .append_in(
-            &transaction,
-            "account-a",
-            ExpectedVersion::NoStream,
-            vec![rolled_back.clone()],
-        )
-        .await
-        .unwrap();
+    let (transaction, result) =
+        deposit_in_transaction(&mut client, &store, &insert, &rolled_back).await;
     assert_eq!((result.version, result.position), (1, Some(Position(1))));
     transaction.rollback().await.unwrap();
     assert_eq!(store.head().await.unwrap(), Position::START);
@@ -468,17 +472,8 @@ async fn append_in_commits_and_rolls_back_with_the_callers_transaction() {
     assert_eq!(rows, 0);
 
     let committed = event("Deposited");
-    let transaction = client.transaction().await.unwrap();
-    transaction.execute(&insert, &[]).await.unwrap();
-    let result = store
-        .append_in(
-            &transaction,
-            "account-a",
-            ExpectedVersion::NoStream,
-            vec![committed.clone()],
-        )
-        .await
-        .unwrap();
+    let (transaction, result) =
+        deposit_in_transaction(&mut client, &store, &insert, &committed).await;
     transaction.commit().await.unwrap();
     assert_eq!(
         result.position,
@@ -527,9 +522,9 @@ async fn append_in_commits_and_rolls_back_with_the_callers_transaction() {
 async fn a_commit_in_one_store_wakes_a_subscription_on_another_even_after_its_listener_reconnects()
 {
     let schema = "es_pg_listener";
-    let admin = fresh(schema).await;
-    let writer = store(schema).await;
-    let reader = store(schema).await;
+    let admin = fresh_schema(schema).await;
+    let writer = connect_store(schema).await;
+    let reader = connect_store(schema).await;
     // Only a notification can wake it quickly: its fallback poll is an hour away.
     let mut subscription =
         Subscription::all(reader.clone(), Position::START).poll_interval(Duration::from_secs(3600));
@@ -652,8 +647,8 @@ async fn an_invalid_schema_name_is_a_typed_error_before_connecting() {
 #[tokio::test]
 async fn events_round_trip_every_field() {
     let schema = "es_pg_round_trip_fields";
-    let _admin = fresh(schema).await;
-    let store = store(schema).await;
+    let _admin = fresh_schema(schema).await;
+    let store = connect_store(schema).await;
     let cause = EventId::new();
     let sent = EventData::new("Odd", vec![0, 159, 146, 150, 0, 255])
         .with_schema_version(u32::MAX)
@@ -749,8 +744,8 @@ async fn events_round_trip_every_field() {
 #[tokio::test]
 async fn caller_chosen_u64_values_round_trip_bit_for_bit() {
     let schema = "es_pg_u64";
-    let _admin = fresh(schema).await;
-    let store = store(schema).await;
+    let _admin = fresh_schema(schema).await;
+    let store = connect_store(schema).await;
     for position in [Position(u64::MAX), Position(1 << 63), Position(7)] {
         store.save_checkpoint("far", position).await.unwrap();
         assert_eq!(store.load_checkpoint("far").await.unwrap(), Some(position));
@@ -810,8 +805,8 @@ async fn caller_chosen_u64_values_round_trip_bit_for_bit() {
 #[tokio::test]
 async fn names_holding_nul_read_as_absent_and_are_refused_for_writes() {
     let schema = "es_pg_nul";
-    let _admin = fresh(schema).await;
-    let store = store(schema).await;
+    let _admin = fresh_schema(schema).await;
+    let store = connect_store(schema).await;
     let name = "a\0b";
     assert!(
         store
@@ -845,8 +840,8 @@ async fn names_holding_nul_read_as_absent_and_are_refused_for_writes() {
 #[tokio::test]
 async fn a_broken_schema_is_a_backend_error_naming_the_operation() {
     let schema = "es_pg_broken";
-    let admin = fresh(schema).await;
-    let store = store(schema).await;
+    let admin = fresh_schema(schema).await;
+    let store = connect_store(schema).await;
     store
         .append("a", ExpectedVersion::Any, vec![event("kept")])
         .await

@@ -4,21 +4,24 @@
 //! only the tail, exhausted retries, 16 concurrent executors with no lost update),
 //! snapshot policy, metadata on events, and a failing snapshot save.
 //!
-//! A `Recording` wrapper store delegates to a `MemoryStore` and records the `from` of every
-//! `read_stream` call; it can also slip a competing append in front of the next appends
-//! (to force a conflict at a known point) and fail snapshot saves.
+//! A `Recording` store (the shared `Hooked` wrapper around a `MemoryStore`) records the
+//! `from` of every `read_stream` call; it can also slip a competing append in front of the
+//! next appends (to force a conflict at a known point) and fail snapshot saves.
+
+mod common;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use flowbed_eventsourcing::memory::MemoryStore;
 use flowbed_eventsourcing::{
-    Aggregate, AppendError, AppendResult, BackendError, CommandError, Direction, DomainEvent,
-    EventData, EventStore, ExpectedVersion, Metadata, Position, RecordedEvent, Repository,
-    Snapshot, StoreError, StreamMetadata,
+    Aggregate, AppendError, BackendError, CommandError, Direction, DomainEvent, EventData,
+    EventStore, ExpectedVersion, Metadata, Position, Repository, Snapshot, StoreError,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use common::hooked::{Hooked, StoreHooks};
 
 // ---------------------------------------------------------------------------------------
 // The aggregate: a counter that remembers which command tokens it applied.
@@ -110,6 +113,7 @@ fn tally(tokens: impl IntoIterator<Item = u32>) -> Tally {
 // The recording wrapper store.
 // ---------------------------------------------------------------------------------------
 
+/// What a [`Recording`] store saw and what it is told to do.
 #[derive(Debug, Default)]
 struct Record {
     /// `from` of every `read_stream` call, in order.
@@ -122,132 +126,48 @@ struct Record {
     fail_snapshots: bool,
 }
 
-#[derive(Clone, Debug)]
-struct Recording {
-    inner: MemoryStore,
-    record: Arc<Mutex<Record>>,
-}
+/// The hooks of a [`Recording`] store: its [`Record`], behind a lock.
+#[derive(Debug, Default)]
+struct Recorder(Mutex<Record>);
+
+/// A `MemoryStore` that keeps a [`Record`] of its calls.
+type Recording = Hooked<MemoryStore, Recorder>;
 
 const COMPETITOR: u32 = 9999;
 
-impl Recording {
-    fn new() -> Recording {
-        Recording {
-            inner: MemoryStore::new(),
-            record: Arc::new(Mutex::new(Record::default())),
-        }
+impl StoreHooks for Recorder {
+    fn before_append(&self, _events: &[EventData]) -> Option<EventData> {
+        let mut record = self.0.lock().unwrap();
+        record.appends += 1;
+        let interfere = record.interfere > 0;
+        record.interfere = record.interfere.saturating_sub(1);
+        interfere.then(|| EventData::from_event(&Counted { token: COMPETITOR }).unwrap())
     }
 
+    fn on_read_stream(&self, from: u64) {
+        self.0.lock().unwrap().read_from.push(from);
+    }
+
+    fn save_snapshot_error(&self, _snapshot: &Snapshot) -> Option<StoreError> {
+        self.0.lock().unwrap().fail_snapshots.then(|| {
+            StoreError::Backend(BackendError::new(
+                "memory",
+                "save_snapshot",
+                "disk full (injected)",
+            ))
+        })
+    }
+}
+
+impl Recording {
+    /// The record, locked.
     fn record(&self) -> std::sync::MutexGuard<'_, Record> {
-        self.record.lock().unwrap()
+        self.hooks().0.lock().unwrap()
     }
 
     /// Takes the recorded `read_stream` starts.
     fn take_reads(&self) -> Vec<u64> {
         std::mem::take(&mut self.record().read_from)
-    }
-}
-
-impl EventStore for Recording {
-    async fn append(
-        &self,
-        stream: &str,
-        expected: ExpectedVersion,
-        events: Vec<EventData>,
-    ) -> Result<AppendResult, AppendError> {
-        let interfere = {
-            let mut record = self.record();
-            record.appends += 1;
-            let interfere = record.interfere > 0;
-            record.interfere = record.interfere.saturating_sub(1);
-            interfere
-        };
-        if interfere {
-            let competing = EventData::from_event(&Counted { token: COMPETITOR }).unwrap();
-            self.inner
-                .append(stream, ExpectedVersion::Any, vec![competing])
-                .await
-                .unwrap();
-        }
-        self.inner.append(stream, expected, events).await
-    }
-
-    async fn read_stream(
-        &self,
-        stream: &str,
-        from: u64,
-        direction: Direction,
-        max: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.record().read_from.push(from);
-        self.inner.read_stream(stream, from, direction, max).await
-    }
-
-    async fn read_all(
-        &self,
-        after: Position,
-        max: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_all(after, max).await
-    }
-
-    async fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {
-        self.inner.stream_version(stream).await
-    }
-
-    async fn head(&self) -> Result<Position, StoreError> {
-        self.inner.head().await
-    }
-
-    fn watch_head(&self) -> tokio::sync::watch::Receiver<Position> {
-        self.inner.watch_head()
-    }
-
-    async fn stream_metadata(&self, stream: &str) -> Result<StreamMetadata, StoreError> {
-        self.inner.stream_metadata(stream).await
-    }
-
-    async fn set_stream_metadata(
-        &self,
-        stream: &str,
-        metadata: StreamMetadata,
-    ) -> Result<(), AppendError> {
-        self.inner.set_stream_metadata(stream, metadata).await
-    }
-
-    async fn delete_stream(
-        &self,
-        stream: &str,
-        expected: ExpectedVersion,
-    ) -> Result<(), AppendError> {
-        self.inner.delete_stream(stream, expected).await
-    }
-
-    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
-        if self.record().fail_snapshots {
-            return Err(StoreError::Backend(BackendError::new(
-                "memory",
-                "save_snapshot",
-                "disk full (injected)",
-            )));
-        }
-        self.inner.save_snapshot(snapshot).await
-    }
-
-    async fn load_snapshot(&self, stream: &str) -> Result<Option<Snapshot>, StoreError> {
-        self.inner.load_snapshot(stream).await
-    }
-
-    async fn save_checkpoint(
-        &self,
-        subscriber: &str,
-        position: Position,
-    ) -> Result<(), StoreError> {
-        self.inner.save_checkpoint(subscriber, position).await
-    }
-
-    async fn load_checkpoint(&self, subscriber: &str) -> Result<Option<Position>, StoreError> {
-        self.inner.load_checkpoint(subscriber).await
     }
 }
 
@@ -363,12 +283,12 @@ async fn a_command_that_decides_nothing_appends_nothing() {
 
 #[tokio::test]
 async fn a_long_stream_loads_in_pages() {
-    let store = Recording::new();
+    let store = Recording::new(MemoryStore::new());
     let events: Vec<EventData> = (0..2500)
         .map(|token| EventData::from_event(&Counted { token }).unwrap())
         .collect();
     store
-        .inner
+        .inner()
         .append("tally-long", ExpectedVersion::NoStream, events)
         .await
         .unwrap();
@@ -385,7 +305,7 @@ async fn a_long_stream_loads_in_pages() {
 
 #[tokio::test]
 async fn execute_without_retry_reports_the_conflict_and_writes_nothing() {
-    let store = Recording::new();
+    let store = Recording::new(MemoryStore::new());
     let repository = Repository::<Tally, _>::new(store.clone());
     count_up(&repository, "1", 0, 2).await;
     store.record().interfere = 1;
@@ -412,7 +332,7 @@ async fn execute_without_retry_reports_the_conflict_and_writes_nothing() {
 
 #[tokio::test]
 async fn a_retry_rereads_only_the_tail() {
-    let store = Recording::new();
+    let store = Recording::new(MemoryStore::new());
     let repository = Repository::<Tally, _>::new(store.clone());
     count_up(&repository, "1", 0, 5).await;
     store.take_reads();
@@ -442,7 +362,7 @@ async fn a_retry_rereads_only_the_tail() {
 
 #[tokio::test]
 async fn a_retry_after_a_snapshot_load_rereads_only_the_tail() {
-    let store = Recording::new();
+    let store = Recording::new(MemoryStore::new());
     let repository = Repository::<Tally, _>::new(store.clone()).snapshot_every(4);
     count_up(&repository, "1", 0, 5).await; // snapshot at 4
     store.take_reads();
@@ -459,7 +379,7 @@ async fn a_retry_after_a_snapshot_load_rereads_only_the_tail() {
 
 #[tokio::test]
 async fn exhausted_retries_end_in_a_conflict() {
-    let store = Recording::new();
+    let store = Recording::new(MemoryStore::new());
     let repository = Repository::<Tally, _>::new(store.clone());
     count_up(&repository, "1", 0, 5).await;
     store.record().appends = 0;
@@ -621,7 +541,7 @@ async fn snapshots_are_written_when_a_command_crosses_a_multiple() {
 
 #[tokio::test]
 async fn load_starts_from_the_snapshot() {
-    let store = Recording::new();
+    let store = Recording::new(MemoryStore::new());
     let repository = Repository::<Tally, _>::new(store.clone()).snapshot_every(4);
     count_up(&repository, "1", 0, 6).await;
     store.take_reads();
@@ -657,7 +577,7 @@ async fn load_starts_from_the_snapshot() {
 
 #[tokio::test]
 async fn a_snapshot_of_another_encoding_is_ignored() {
-    let store = Recording::new();
+    let store = Recording::new(MemoryStore::new());
     let repository = Repository::<Tally, _>::new(store.clone()).snapshot_every(4);
     count_up(&repository, "1", 0, 5).await;
     // A newer release (snapshot version 2) snapshotted a different state at version 5.
@@ -678,12 +598,12 @@ async fn a_snapshot_of_another_encoding_is_ignored() {
 
 #[tokio::test]
 async fn a_corrupt_snapshot_is_ignored() {
-    let store = Recording::new();
+    let store = Recording::new(MemoryStore::new());
     let repository = Repository::<Tally, _>::new(store.clone()).snapshot_every(100);
     count_up(&repository, "1", 0, 3).await;
     for state in [b"not json".to_vec(), br#"{"count":"three"}"#.to_vec()] {
         store
-            .inner
+            .inner()
             .save_snapshot(Snapshot {
                 stream_id: "tally-1".into(),
                 version: 3,
@@ -701,7 +621,7 @@ async fn a_corrupt_snapshot_is_ignored() {
 
 #[tokio::test]
 async fn a_failed_snapshot_save_does_not_fail_the_command() {
-    let store = Recording::new();
+    let store = Recording::new(MemoryStore::new());
     let repository = Repository::<Tally, _>::new(store.clone()).snapshot_every(2);
     repository.execute("1", Command::Count(0)).await.unwrap();
     store.record().fail_snapshots = true;

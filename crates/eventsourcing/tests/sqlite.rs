@@ -41,6 +41,16 @@ fn open_quick(path: &Path) -> SqliteStore {
         .expect("open the store")
 }
 
+/// Opens the store at `path` and appends one event `E` to stream `s` (position 1).
+async fn open_with_one_event(path: &Path) -> SqliteStore {
+    let store = SqliteStore::open(path).unwrap();
+    store
+        .append("s", ExpectedVersion::Any, vec![event("E")])
+        .await
+        .unwrap();
+    store
+}
+
 fn event(event_type: &str) -> EventData {
     EventData::new(event_type, br#"{"n":1}"#.to_vec())
 }
@@ -561,12 +571,8 @@ async fn a_subscription_sees_another_stores_commits_at_its_poll_interval() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_store_refuses_everything() {
     let (_dir, path) = temp_db();
-    let store = SqliteStore::open(&path).unwrap();
+    let store = open_with_one_event(&path).await;
     let clone = store.clone();
-    store
-        .append("s", ExpectedVersion::Any, vec![event("E")])
-        .await
-        .unwrap();
     store.close().await;
     store.close().await; // twice is fine
 
@@ -625,12 +631,8 @@ async fn closing_ends_a_wait_for_another_connections_lock() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_store_joins_the_writer_and_closes_the_file() {
     let (_dir, path) = temp_db();
-    let store = SqliteStore::open(&path).unwrap();
+    let store = open_with_one_event(&path).await;
     let clone = store.clone();
-    store
-        .append("s", ExpectedVersion::Any, vec![event("E")])
-        .await
-        .unwrap();
     assert_eq!(clone.read_all(Position::START, 10).await.unwrap().len(), 1);
     let wal = PathBuf::from(format!("{}-wal", path.display()));
     assert!(wal.exists(), "an open store has its WAL");
@@ -773,11 +775,7 @@ async fn the_schema_version_is_recorded() {
 #[tokio::test]
 async fn a_corrupt_row_is_reported_not_skipped() {
     let (_dir, path) = temp_db();
-    let store = SqliteStore::open(&path).unwrap();
-    store
-        .append("s", ExpectedVersion::Any, vec![event("E")])
-        .await
-        .unwrap();
+    let store = open_with_one_event(&path).await;
     raw(&path)
         .execute(
             "INSERT INTO events VALUES (2, ?1, 's', 2, 'E', 1, x'', 'not json', 0)",

@@ -15,18 +15,21 @@
 //! Run on the memory store and (feature `sqlite`) on SQLite. A generous timeout turns a
 //! hang (a lost wake-up, a skipped event) into a failure; nothing waits on time otherwise.
 
+mod common;
+
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use flowbed_eventsourcing::memory::MemoryStore;
 use flowbed_eventsourcing::{
-    AppendError, AppendResult, Direction, EventData, EventId, EventStore, ExpectedVersion,
-    Position, RecordedEvent, Snapshot, StoreError, StreamMetadata, Subscription,
+    EventData, EventId, EventStore, ExpectedVersion, Position, RecordedEvent, Subscription,
 };
 use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Barrier;
+
+use common::hooked::{Hooked, StoreHooks};
 
 const WRITERS: usize = 8;
 /// A hang guard, not a timing assertion.
@@ -254,109 +257,48 @@ struct Reads {
     returned: usize,
 }
 
-/// Delegates to `S`, recording `read_all` calls.
-#[derive(Clone, Debug)]
-struct Counting<S> {
-    inner: S,
-    reads: Arc<Mutex<Reads>>,
-}
+/// The hooks of a [`Counting`] store: its [`Reads`], behind a lock.
+#[derive(Debug, Default)]
+struct ReadAllCounter(Mutex<Reads>);
 
-impl<S: EventStore> Counting<S> {
-    fn new(inner: S) -> Counting<S> {
-        Counting {
-            inner,
-            reads: Arc::default(),
-        }
-    }
-
-    fn returned(&self) -> usize {
-        self.reads.lock().unwrap().returned
-    }
-}
-
-impl<S: EventStore> EventStore for Counting<S> {
-    async fn append(
-        &self,
-        stream: &str,
-        expected: ExpectedVersion,
-        events: Vec<EventData>,
-    ) -> Result<AppendResult, AppendError> {
-        self.inner.append(stream, expected, events).await
-    }
-
-    async fn read_stream(
-        &self,
-        stream: &str,
-        from: u64,
-        direction: Direction,
-        max: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_stream(stream, from, direction, max).await
-    }
-
-    async fn read_all(
-        &self,
-        after: Position,
-        max: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let events = self.inner.read_all(after, max).await?;
-        let mut reads = self.reads.lock().unwrap();
+impl StoreHooks for ReadAllCounter {
+    fn on_read_all(&self, max: usize, events: &[RecordedEvent]) {
+        let mut reads = self.0.lock().unwrap();
         reads.calls.push((max, events.len()));
         reads.returned += events.len();
-        Ok(events)
+    }
+}
+
+/// Delegates to `S`, recording `read_all` calls.
+type Counting<S> = Hooked<S, ReadAllCounter>;
+
+impl<S: EventStore> Counting<S> {
+    /// The recorded reads, locked.
+    fn reads(&self) -> std::sync::MutexGuard<'_, Reads> {
+        self.hooks().0.lock().unwrap()
     }
 
-    async fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {
-        self.inner.stream_version(stream).await
+    /// Events returned by all `read_all` calls so far.
+    fn returned(&self) -> usize {
+        self.reads().returned
     }
+}
 
-    async fn head(&self) -> Result<Position, StoreError> {
-        self.inner.head().await
-    }
-
-    fn watch_head(&self) -> tokio::sync::watch::Receiver<Position> {
-        self.inner.watch_head()
-    }
-
-    async fn stream_metadata(&self, stream: &str) -> Result<StreamMetadata, StoreError> {
-        self.inner.stream_metadata(stream).await
-    }
-
-    async fn set_stream_metadata(
-        &self,
-        stream: &str,
-        metadata: StreamMetadata,
-    ) -> Result<(), AppendError> {
-        self.inner.set_stream_metadata(stream, metadata).await
-    }
-
-    async fn delete_stream(
-        &self,
-        stream: &str,
-        expected: ExpectedVersion,
-    ) -> Result<(), AppendError> {
-        self.inner.delete_stream(stream, expected).await
-    }
-
-    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
-        self.inner.save_snapshot(snapshot).await
-    }
-
-    async fn load_snapshot(&self, stream: &str) -> Result<Option<Snapshot>, StoreError> {
-        self.inner.load_snapshot(stream).await
-    }
-
-    async fn save_checkpoint(
-        &self,
-        subscriber: &str,
-        position: Position,
-    ) -> Result<(), StoreError> {
-        self.inner.save_checkpoint(subscriber, position).await
-    }
-
-    async fn load_checkpoint(&self, subscriber: &str) -> Result<Option<Position>, StoreError> {
-        self.inner.load_checkpoint(subscriber).await
-    }
+/// Adds a delivered `event` to `delivered` and checks that the store returned at most
+/// `batch` events that are not delivered yet; then yields, so the writers run ahead.
+async fn accept_within_one_batch<S: EventStore>(
+    store: &Counting<S>,
+    delivered: &mut Vec<RecordedEvent>,
+    event: RecordedEvent,
+    batch: usize,
+) {
+    delivered.push(event);
+    let buffered = store.returned() - delivered.len();
+    assert!(
+        buffered <= batch,
+        "{buffered} events buffered, batch size {batch}"
+    );
+    tokio::task::yield_now().await;
 }
 
 async fn slow_consumer_buffers_at_most_one_batch<S: EventStore>(inner: S, per_writer: usize) {
@@ -364,7 +306,7 @@ async fn slow_consumer_buffers_at_most_one_batch<S: EventStore>(inner: S, per_wr
     let total = WRITERS * per_writer;
     let store = Counting::new(inner);
     // A backlog before the consumer starts, then writers racing ahead of it.
-    join_all(spawn_writers(&store.inner, per_writer / 2)).await;
+    join_all(spawn_writers(store.inner(), per_writer / 2)).await;
     let writers: Vec<_> = (0..WRITERS)
         .map(|writer| {
             let store = store.clone();
@@ -393,13 +335,7 @@ async fn slow_consumer_buffers_at_most_one_batch<S: EventStore>(inner: S, per_wr
             .await
             .expect("stalled")
             .unwrap();
-        delivered.push(event);
-        let buffered = store.returned() - delivered.len();
-        assert!(
-            buffered <= BATCH,
-            "{buffered} events buffered, batch size {BATCH}"
-        );
-        tokio::task::yield_now().await;
+        accept_within_one_batch(&store, &mut delivered, event, BATCH).await;
     }
     let mut stream = subscription.into_stream();
     while delivered.len() < total {
@@ -408,17 +344,11 @@ async fn slow_consumer_buffers_at_most_one_batch<S: EventStore>(inner: S, per_wr
             .expect("stalled")
             .unwrap()
             .unwrap();
-        delivered.push(event);
-        let buffered = store.returned() - delivered.len();
-        assert!(
-            buffered <= BATCH,
-            "{buffered} events buffered, batch size {BATCH}"
-        );
-        tokio::task::yield_now().await;
+        accept_within_one_batch(&store, &mut delivered, event, BATCH).await;
     }
     join_all(writers).await;
 
-    let reads = store.reads.lock().unwrap();
+    let reads = store.reads();
     assert!(
         reads
             .calls

@@ -2,6 +2,8 @@
 
 use flowbed_eventsourcing::{EventStore, Position};
 
+use super::checkpoint_of;
+
 /// Saves, failing the case on an error.
 async fn save<S: EventStore>(store: &S, subscriber: &str, position: Position) {
     store
@@ -10,39 +12,40 @@ async fn save<S: EventStore>(store: &S, subscriber: &str, position: Position) {
         .unwrap_or_else(|error| panic!("save_checkpoint {subscriber:?} failed: {error}"));
 }
 
-/// Loads, failing the case on an error.
-async fn load<S: EventStore>(store: &S, subscriber: &str) -> Option<Position> {
-    store
-        .load_checkpoint(subscriber)
-        .await
-        .unwrap_or_else(|error| panic!("load_checkpoint {subscriber:?} failed: {error}"))
-}
-
 /// A subscriber that never saved has no checkpoint.
 pub(crate) async fn unknown_checkpoint_is_none<S: EventStore>(store: S) {
-    assert_eq!(load(&store, "projection").await, None);
+    assert_eq!(checkpoint_of(&store, "projection").await, None);
 }
 
 /// A saved checkpoint loads back, including `START` and large positions (checkpoints do not
 /// need events to exist).
 pub(crate) async fn save_and_load<S: EventStore>(store: S) {
     save(&store, "at-start", Position::START).await;
-    assert_eq!(load(&store, "at-start").await, Some(Position::START));
+    assert_eq!(
+        checkpoint_of(&store, "at-start").await,
+        Some(Position::START)
+    );
     save(&store, "projection", Position(42)).await;
-    assert_eq!(load(&store, "projection").await, Some(Position(42)));
+    assert_eq!(
+        checkpoint_of(&store, "projection").await,
+        Some(Position(42))
+    );
     save(&store, "far", Position(i64::MAX as u64)).await;
-    assert_eq!(load(&store, "far").await, Some(Position(i64::MAX as u64)));
+    assert_eq!(
+        checkpoint_of(&store, "far").await,
+        Some(Position(i64::MAX as u64))
+    );
 }
 
 /// Saving overwrites, forwards and backwards (resetting a projection is allowed).
 pub(crate) async fn overwrite_moves_both_ways<S: EventStore>(store: S) {
     save(&store, "p", Position(10)).await;
     save(&store, "p", Position(25)).await;
-    assert_eq!(load(&store, "p").await, Some(Position(25)));
+    assert_eq!(checkpoint_of(&store, "p").await, Some(Position(25)));
     save(&store, "p", Position(5)).await;
-    assert_eq!(load(&store, "p").await, Some(Position(5)));
+    assert_eq!(checkpoint_of(&store, "p").await, Some(Position(5)));
     save(&store, "p", Position::START).await;
-    assert_eq!(load(&store, "p").await, Some(Position::START));
+    assert_eq!(checkpoint_of(&store, "p").await, Some(Position::START));
 }
 
 /// Subscribers' checkpoints are independent (names compared exactly).
@@ -53,10 +56,10 @@ pub(crate) async fn checkpoints_are_per_subscriber<S: EventStore>(store: S) {
     }
     for (n, name) in names.iter().enumerate() {
         assert_eq!(
-            load(&store, name).await,
+            checkpoint_of(&store, name).await,
             Some(Position(n as u64 * 10 + 1)),
             "{name:?}"
         );
     }
-    assert_eq!(load(&store, "q").await, None);
+    assert_eq!(checkpoint_of(&store, "q").await, None);
 }

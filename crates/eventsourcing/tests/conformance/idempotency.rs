@@ -80,16 +80,7 @@ pub(crate) async fn reappend_after_many_other_appends<S: EventStore>(store: S) {
         append_ok(&store, "s", ExpectedVersion::Exact(10), batch.clone()).await,
         appended(13, 18)
     );
-    for n in 0..100 {
-        let stream = ["s", "t", "u"][n % 3];
-        append_ok(
-            &store,
-            stream,
-            ExpectedVersion::Any,
-            vec![event("Later", "later", n)],
-        )
-        .await;
-    }
+    append_alternating(&store, &["s", "t", "u"], "Later", "later", 100).await;
     let before = observe(&store, &["s", "t", "u"]).await;
     assert_eq!(
         append_ok(&store, "s", ExpectedVersion::Any, batch).await,

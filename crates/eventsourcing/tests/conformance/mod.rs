@@ -427,6 +427,27 @@ pub(crate) async fn append_singles<S: EventStore>(
     events
 }
 
+/// Appends `count` events of type `event_type`, payloads `(tag, 0..count)`, one append
+/// each with `Any`, taking `streams` in turn (event `n` goes to `streams[n % len]`).
+pub(crate) async fn append_alternating<S: EventStore>(
+    store: &S,
+    streams: &[&str],
+    event_type: &str,
+    tag: &str,
+    count: usize,
+) {
+    for n in 0..count {
+        let stream = streams[n % streams.len()];
+        append_ok(
+            store,
+            stream,
+            ExpectedVersion::Any,
+            vec![event(event_type, tag, n)],
+        )
+        .await;
+    }
+}
+
 /// The result a successful, fresh append must return.
 pub(crate) fn appended(version: u64, position: u64) -> AppendResult {
     AppendResult {
@@ -607,6 +628,14 @@ pub(crate) async fn head_of<S: EventStore>(store: &S) -> Position {
         .head()
         .await
         .unwrap_or_else(|error| panic!("head failed: {error}"))
+}
+
+/// The subscriber's stored checkpoint, failing the case on an error.
+pub(crate) async fn checkpoint_of<S: EventStore>(store: &S, subscriber: &str) -> Option<Position> {
+    store
+        .load_checkpoint(subscriber)
+        .await
+        .unwrap_or_else(|error| panic!("load_checkpoint {subscriber:?} failed: {error}"))
 }
 
 /// Everything an append could change: the global log, the head and the listed streams'

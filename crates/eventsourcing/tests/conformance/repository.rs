@@ -6,14 +6,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use flowbed_eventsourcing::{
-    Aggregate, AppendError, AppendResult, CommandError, DecodeError, Direction, DomainEvent,
-    EventData, EventStore, ExpectedVersion, FnUpcaster, Metadata, Position, RecordedEvent,
-    Repository, Snapshot, StoreError, StreamMetadata, Subscription, Upcasters,
+    Aggregate, AppendError, CommandError, DecodeError, DomainEvent, EventData, EventStore,
+    ExpectedVersion, FnUpcaster, Metadata, Position, Repository, Snapshot, Subscription, Upcasters,
 };
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Barrier, watch};
+use tokio::sync::Barrier;
 
 use super::*;
+use crate::common::hooked::{Hooked, StoreHooks};
 
 /// The suite's test aggregate: a bank account.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,125 +180,43 @@ fn raw(event_type: &str, schema_version: u32, payload: &str) -> EventData {
 
 /// A store that lets a competing writer append one deposit of 1000 right before each of
 /// the next `races` non-empty appends, and records where `read_stream` started.
-#[derive(Clone, Debug)]
-pub(crate) struct RaceStore<S> {
-    inner: S,
-    races: Arc<AtomicUsize>,
-    reads_from: Arc<Mutex<Vec<u64>>>,
+pub(crate) type RaceStore<S> = Hooked<S, Race>;
+
+/// The hooks of a [`RaceStore`]: the races still armed and the `read_stream` starts.
+#[derive(Debug, Default)]
+pub(crate) struct Race {
+    races: AtomicUsize,
+    reads_from: Mutex<Vec<u64>>,
 }
 
-impl<S: EventStore> RaceStore<S> {
-    fn new(inner: S) -> RaceStore<S> {
-        RaceStore {
-            inner,
-            races: Arc::new(AtomicUsize::new(0)),
-            reads_from: Arc::new(Mutex::new(Vec::new())),
-        }
-    }
-
-    /// Makes the next `races` appends lose to a competing writer.
-    fn arm(&self, races: usize) {
-        self.races.store(races, Ordering::SeqCst);
-        self.reads_from.lock().expect("lock").clear();
-    }
-
-    /// Where each `read_stream` since the last [`arm`](RaceStore::arm) started.
-    fn reads_from(&self) -> Vec<u64> {
-        self.reads_from.lock().expect("lock").clone()
-    }
-}
-
-impl<S: EventStore> EventStore for RaceStore<S> {
-    async fn append(
-        &self,
-        stream: &str,
-        expected: ExpectedVersion,
-        events: Vec<EventData>,
-    ) -> Result<AppendResult, AppendError> {
+impl StoreHooks for Race {
+    fn before_append(&self, events: &[EventData]) -> Option<EventData> {
         let race = !events.is_empty()
             && self
                 .races
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_ok();
-        if race {
-            let competing = EventData::from_event(&AccountEvent::Deposited { amount: 1000 })
-                .expect("a deposit encodes");
-            self.inner
-                .append(stream, ExpectedVersion::Any, vec![competing])
-                .await?;
-        }
-        self.inner.append(stream, expected, events).await
+        race.then(|| {
+            EventData::from_event(&AccountEvent::Deposited { amount: 1000 })
+                .expect("a deposit encodes")
+        })
     }
 
-    async fn read_stream(
-        &self,
-        stream: &str,
-        from: u64,
-        direction: Direction,
-        max: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
+    fn on_read_stream(&self, from: u64) {
         self.reads_from.lock().expect("lock").push(from);
-        self.inner.read_stream(stream, from, direction, max).await
+    }
+}
+
+impl<S: EventStore> RaceStore<S> {
+    /// Makes the next `races` appends lose to a competing writer.
+    fn arm(&self, races: usize) {
+        self.hooks().races.store(races, Ordering::SeqCst);
+        self.hooks().reads_from.lock().expect("lock").clear();
     }
 
-    async fn read_all(
-        &self,
-        after: Position,
-        max: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.inner.read_all(after, max).await
-    }
-
-    async fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {
-        self.inner.stream_version(stream).await
-    }
-
-    async fn head(&self) -> Result<Position, StoreError> {
-        self.inner.head().await
-    }
-
-    fn watch_head(&self) -> watch::Receiver<Position> {
-        self.inner.watch_head()
-    }
-
-    async fn stream_metadata(&self, stream: &str) -> Result<StreamMetadata, StoreError> {
-        self.inner.stream_metadata(stream).await
-    }
-
-    async fn set_stream_metadata(
-        &self,
-        stream: &str,
-        metadata: StreamMetadata,
-    ) -> Result<(), AppendError> {
-        self.inner.set_stream_metadata(stream, metadata).await
-    }
-
-    async fn delete_stream(
-        &self,
-        stream: &str,
-        expected: ExpectedVersion,
-    ) -> Result<(), AppendError> {
-        self.inner.delete_stream(stream, expected).await
-    }
-
-    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
-        self.inner.save_snapshot(snapshot).await
-    }
-
-    async fn load_snapshot(&self, stream: &str) -> Result<Option<Snapshot>, StoreError> {
-        self.inner.load_snapshot(stream).await
-    }
-
-    async fn save_checkpoint(
-        &self,
-        subscriber: &str,
-        position: Position,
-    ) -> Result<(), StoreError> {
-        self.inner.save_checkpoint(subscriber, position).await
-    }
-
-    async fn load_checkpoint(&self, subscriber: &str) -> Result<Option<Position>, StoreError> {
-        self.inner.load_checkpoint(subscriber).await
+    /// Where each `read_stream` since the last [`arm`](RaceStore::arm) started.
+    fn reads_from(&self) -> Vec<u64> {
+        self.hooks().reads_from.lock().expect("lock").clone()
     }
 }
 
@@ -498,7 +416,7 @@ pub(crate) async fn retry_gives_up_after_max_retries<S: EventStore>(store: S) {
     assert_eq!(stored.len(), 4, "the open and three competing deposits");
     let alice = load(&accounts, "alice").await;
     assert_eq!(alice.state, account("Alice", 3000, 3));
-    assert_eq!(racing.races.load(Ordering::SeqCst), 2);
+    assert_eq!(racing.hooks().races.load(Ordering::SeqCst), 2);
 }
 
 /// `snapshot_every(3)` saves a snapshot whenever a command crosses a multiple of 3, with

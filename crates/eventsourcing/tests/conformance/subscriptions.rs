@@ -61,16 +61,7 @@ async fn receive(events: &mut mpsc::UnboundedReceiver<RecordedEvent>) -> Recorde
 
 /// History is delivered in position order, across streams, in batches smaller than it.
 pub(crate) async fn catch_up_delivers_history_in_order<S: EventStore>(store: S) {
-    for n in 0..7 {
-        let stream = ["a", "b", "c"][n % 3];
-        append_ok(
-            &store,
-            stream,
-            ExpectedVersion::Any,
-            vec![event("H", "h", n)],
-        )
-        .await;
-    }
+    append_alternating(&store, &["a", "b", "c"], "H", "h", 7).await;
     let mut subscription = Subscription::all(store.clone(), Position::START).batch_size(3);
     assert_eq!(subscription.position(), Position::START);
     let mut delivered = Vec::new();
@@ -85,15 +76,7 @@ pub(crate) async fn catch_up_delivers_history_in_order<S: EventStore>(store: S) 
 /// while it is live) are all delivered once, in order: a writer task appends on request
 /// and acknowledges, so every interleaving point is exercised deterministically.
 pub(crate) async fn appends_between_batches_no_gap_no_duplicate<S: EventStore>(store: S) {
-    for n in 0..5 {
-        append_ok(
-            &store,
-            ["a", "b"][n % 2],
-            ExpectedVersion::Any,
-            vec![event("H", "h", n)],
-        )
-        .await;
-    }
+    append_alternating(&store, &["a", "b"], "H", "h", 5).await;
     let (requests, mut incoming) = mpsc::channel::<(usize, oneshot::Sender<()>)>(1);
     let writer_store = store.clone();
     let writer = tokio::spawn(async move {
@@ -149,15 +132,7 @@ pub(crate) async fn appends_between_batches_no_gap_no_duplicate<S: EventStore>(s
 /// A subscription that has caught up waits for commits and delivers each new one, single
 /// events and batches, with no gap or duplicate at the switch from history to live.
 pub(crate) async fn catch_up_then_live_switch<S: EventStore>(store: S) {
-    for n in 0..4 {
-        append_ok(
-            &store,
-            "history",
-            ExpectedVersion::Any,
-            vec![event("H", "h", n)],
-        )
-        .await;
-    }
+    append_alternating(&store, &["history"], "H", "h", 4).await;
     let subscription = Subscription::all(store.clone(), Position::START).batch_size(2);
     let (mut events, task) = forward(subscription, 10);
     let mut delivered = Vec::new();
@@ -320,15 +295,7 @@ pub(crate) async fn stream_subscription_after_version<S: EventStore>(store: S) {
 /// `Subscription::resume` starts after the stored checkpoint (from the beginning without
 /// one); `save_checkpoint` stores the position of the last delivered event.
 pub(crate) async fn resume_from_checkpoint<S: EventStore>(store: S) {
-    for n in 0..6 {
-        append_ok(
-            &store,
-            ["a", "b"][n % 2],
-            ExpectedVersion::Any,
-            vec![event("E", "e", n)],
-        )
-        .await;
-    }
+    append_alternating(&store, &["a", "b"], "E", "e", 6).await;
     let log = all_events(&store).await;
     let mut first = Subscription::resume(store.clone(), "projection")
         .await
@@ -341,13 +308,7 @@ pub(crate) async fn resume_from_checkpoint<S: EventStore>(store: S) {
         .save_checkpoint("projection")
         .await
         .expect("save checkpoint");
-    assert_eq!(
-        store
-            .load_checkpoint("projection")
-            .await
-            .expect("load checkpoint"),
-        Some(Position(3))
-    );
+    assert_eq!(checkpoint_of(&store, "projection").await, Some(Position(3)));
     drop(first);
 
     let mut resumed = Subscription::resume(store.clone(), "projection")
@@ -363,33 +324,13 @@ pub(crate) async fn resume_from_checkpoint<S: EventStore>(store: S) {
         .save_checkpoint("projection")
         .await
         .expect("save checkpoint");
-    assert_eq!(
-        store
-            .load_checkpoint("projection")
-            .await
-            .expect("load checkpoint"),
-        Some(Position(7))
-    );
-    assert_eq!(
-        store
-            .load_checkpoint("other")
-            .await
-            .expect("load checkpoint"),
-        None
-    );
+    assert_eq!(checkpoint_of(&store, "projection").await, Some(Position(7)));
+    assert_eq!(checkpoint_of(&store, "other").await, None);
 }
 
 /// `into_stream` yields the same events as `next`, in catch-up and live.
 pub(crate) async fn into_stream_yields_same_sequence<S: EventStore>(store: S) {
-    for n in 0..5 {
-        append_ok(
-            &store,
-            ["a", "b"][n % 2],
-            ExpectedVersion::Any,
-            vec![event("E", "e", n)],
-        )
-        .await;
-    }
+    append_alternating(&store, &["a", "b"], "E", "e", 5).await;
     let mut stream = Subscription::all(store.clone(), Position::START)
         .batch_size(2)
         .into_stream();
