@@ -13,7 +13,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Shared;
 use super::busy::{self, is_busy};
-use super::rows::{self, ReadFailure, clamp, event_columns, from_stored, recorded_event};
+use super::rows::{self, LastText, ReadFailure, clamp, event_columns, from_stored, recorded_event};
 use crate::error::{BackendError, StoreError};
 use crate::event::{Position, RecordedEvent};
 use crate::store::{Direction, Snapshot, StreamMetadata};
@@ -126,12 +126,7 @@ impl ReadPool {
         };
         self.run("read_stream", move |conn| {
             let mut statement = conn.prepare_cached(sql)?;
-            let mut rows = statement.query(params![stream, from, limit])?;
-            let mut events = Vec::with_capacity(max.min(PREALLOCATE));
-            while let Some(row) = rows.next()? {
-                events.push(recorded_event(row)?);
-            }
-            Ok(events)
+            events(statement.query(params![stream, from, limit])?, max)
         })
         .await
     }
@@ -149,12 +144,7 @@ impl ReadPool {
         let limit = clamp(max as u64);
         self.run("read_all", move |conn| {
             let mut statement = conn.prepare_cached(READ_ALL)?;
-            let mut rows = statement.query(params![after, limit])?;
-            let mut events = Vec::with_capacity(max.min(PREALLOCATE));
-            while let Some(row) = rows.next()? {
-                events.push(recorded_event(row)?);
-            }
-            Ok(events)
+            events(statement.query(params![after, limit])?, max)
         })
         .await
     }
@@ -285,3 +275,13 @@ const READ_ALL: &str = concat!(
     event_columns!(),
     " FROM events e WHERE e.position > ?1 ORDER BY e.position LIMIT ?2"
 );
+
+/// Decodes every row of an event query (at most `max`).
+fn events(mut rows: rusqlite::Rows<'_>, max: usize) -> Result<Vec<RecordedEvent>, ReadFailure> {
+    let mut events = Vec::with_capacity(max.min(PREALLOCATE));
+    let mut last = LastText::default();
+    while let Some(row) = rows.next()? {
+        events.push(recorded_event(row, &mut last)?);
+    }
+    Ok(events)
+}
