@@ -45,7 +45,7 @@ pub enum PoolError<E: std::error::Error + 'static> {
     /// failure to open a connection, if opening is what kept the caller waiting.
     #[error(
         "no connection within {waited:?}{}",
-        last_create_error.as_ref().map(|error| format!(" (last create error: {})", with_sources(error.as_ref()))).unwrap_or_default()
+        last_create_error.as_ref().map(|error| format!(" (last create error: {})", display_with_sources(error.as_ref()))).unwrap_or_default()
     )]
     Timeout {
         /// How long the caller waited.
@@ -74,9 +74,17 @@ pub enum PoolError<E: std::error::Error + 'static> {
     RecycleTimeout(Duration),
 }
 
-/// An error's message followed by its sources' (drivers often put the useful part, the
-/// server's message, in a source: tokio-postgres displays just "db error").
-fn with_sources(error: &dyn std::error::Error) -> String {
+/// An error's message followed by its sources' messages, each once (drivers often put the
+/// useful part, the server's message, in a source: tokio-postgres displays just "db
+/// error").
+///
+/// # Examples
+///
+/// ```
+/// let error = std::io::Error::other(std::fmt::Error);
+/// assert_eq!(flowbed_pool::display_with_sources(&error), "an error occurred when formatting an argument");
+/// ```
+pub fn display_with_sources(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

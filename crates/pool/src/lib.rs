@@ -66,7 +66,7 @@ mod wait;
 
 pub use builder::{Builder, IdleOrder};
 pub use conn::ConnectionInfo;
-pub use error::{BuildError, CreateError, PoolError, ResizeError};
+pub use error::{BuildError, CreateError, PoolError, ResizeError, display_with_sources};
 pub use flowbed_lockfree::histogram::Histogram;
 pub use flowbed_ratelimit::{Clock, ManualClock, MonotonicClock, TokioClock};
 pub use leak::LeakReport;

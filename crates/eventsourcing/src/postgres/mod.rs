@@ -305,18 +305,8 @@ pub(crate) struct DriverError {
 
 impl DriverError {
     fn new(error: impl StdError + Send + Sync + 'static) -> DriverError {
-        let mut text = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            let message = cause.to_string();
-            if !text.ends_with(&message) {
-                text.push_str(": ");
-                text.push_str(&message);
-            }
-            source = cause.source();
-        }
         DriverError {
-            text,
+            text: flowbed_pool::display_with_sources(&error),
             source: Some(Arc::new(error)),
         }
     }

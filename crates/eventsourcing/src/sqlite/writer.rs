@@ -615,6 +615,20 @@ impl Writer {
             .collect()
     }
 
+    /// Runs one writing statement of a job (`operation` names it in an error).
+    fn write(
+        &self,
+        operation: &'static str,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<(), Failure> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut statement| statement.execute(params))
+            .map(drop)
+            .map_err(Failure::sqlite(operation))
+    }
+
     /// Runs a write other than an append. Each writes with one SQL statement (after its
     /// reads and checks), so a failure leaves nothing behind without a savepoint.
     fn job(&mut self, job: &Job) -> Result<(), Failure> {
@@ -623,22 +637,19 @@ impl Writer {
                 stream, metadata, ..
             } => {
                 let custom = metadata.custom.as_ref().map(ToString::to_string);
-                self.conn
-                    .prepare_cached(
-                        "INSERT INTO streams (stream_id, truncate_before, deleted, custom) \
-                         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (stream_id) DO UPDATE SET \
-                         truncate_before = excluded.truncate_before, deleted = excluded.deleted, \
-                         custom = excluded.custom",
-                    )
-                    .and_then(|mut statement| {
-                        statement.execute(params![
-                            stream,
-                            to_stored(metadata.truncate_before),
-                            metadata.deleted,
-                            custom,
-                        ])
-                    })
-                    .map_err(Failure::sqlite("set_stream_metadata"))?;
+                self.write(
+                    "set_stream_metadata",
+                    "INSERT INTO streams (stream_id, truncate_before, deleted, custom) \
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (stream_id) DO UPDATE SET \
+                     truncate_before = excluded.truncate_before, deleted = excluded.deleted, \
+                     custom = excluded.custom",
+                    params![
+                        stream,
+                        to_stored(metadata.truncate_before),
+                        metadata.deleted,
+                        custom,
+                    ],
+                )?;
             }
             Job::Delete {
                 stream, expected, ..
@@ -647,16 +658,13 @@ impl Writer {
                     .stream_state(stream)
                     .map_err(Failure::sqlite("delete_stream"))?;
                 check_expected(stream, *expected, current).map_err(Failure::Refused)?;
-                self.conn
-                    .prepare_cached(
-                        "INSERT INTO streams (stream_id, truncate_before, deleted) \
-                         VALUES (?1, ?2, 1) ON CONFLICT (stream_id) DO UPDATE SET \
-                         deleted = 1, truncate_before = excluded.truncate_before",
-                    )
-                    .and_then(|mut statement| {
-                        statement.execute(params![stream, clamp(current + 1)])
-                    })
-                    .map_err(Failure::sqlite("delete_stream"))?;
+                self.write(
+                    "delete_stream",
+                    "INSERT INTO streams (stream_id, truncate_before, deleted) \
+                     VALUES (?1, ?2, 1) ON CONFLICT (stream_id) DO UPDATE SET \
+                     deleted = 1, truncate_before = excluded.truncate_before",
+                    params![stream, clamp(current + 1)],
+                )?;
             }
             Job::SaveSnapshot { snapshot, .. } => {
                 let stored: Option<i64> = self
@@ -672,37 +680,31 @@ impl Writer {
                 if stored.is_some_and(|stored| from_stored(stored) > snapshot.version) {
                     return Ok(());
                 }
-                self.conn
-                    .prepare_cached(
-                        "INSERT INTO snapshots (stream_id, version, schema_version, state) \
-                         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (stream_id) DO UPDATE SET \
-                         version = excluded.version, schema_version = excluded.schema_version, \
-                         state = excluded.state",
-                    )
-                    .and_then(|mut statement| {
-                        statement.execute(params![
-                            snapshot.stream_id,
-                            to_stored(snapshot.version),
-                            snapshot.schema_version,
-                            snapshot.state,
-                        ])
-                    })
-                    .map_err(Failure::sqlite("save_snapshot"))?;
+                self.write(
+                    "save_snapshot",
+                    "INSERT INTO snapshots (stream_id, version, schema_version, state) \
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (stream_id) DO UPDATE SET \
+                     version = excluded.version, schema_version = excluded.schema_version, \
+                     state = excluded.state",
+                    params![
+                        snapshot.stream_id,
+                        to_stored(snapshot.version),
+                        snapshot.schema_version,
+                        snapshot.state,
+                    ],
+                )?;
             }
             Job::SaveCheckpoint {
                 subscriber,
                 position,
                 ..
             } => {
-                self.conn
-                    .prepare_cached(
-                        "INSERT INTO checkpoints (subscriber, position) VALUES (?1, ?2) \
-                         ON CONFLICT (subscriber) DO UPDATE SET position = excluded.position",
-                    )
-                    .and_then(|mut statement| {
-                        statement.execute(params![subscriber, to_stored(position.0)])
-                    })
-                    .map_err(Failure::sqlite("save_checkpoint"))?;
+                self.write(
+                    "save_checkpoint",
+                    "INSERT INTO checkpoints (subscriber, position) VALUES (?1, ?2) \
+                     ON CONFLICT (subscriber) DO UPDATE SET position = excluded.position",
+                    params![subscriber, to_stored(position.0)],
+                )?;
             }
             Job::Close => {}
         }
