@@ -81,8 +81,30 @@ pub enum PoolError<E: std::error::Error + 'static> {
 /// # Examples
 ///
 /// ```
-/// let error = std::io::Error::other(std::fmt::Error);
-/// assert_eq!(flowbed_pool::display_with_sources(&error), "an error occurred when formatting an argument");
+/// use std::error::Error;
+/// use std::fmt;
+///
+/// /// Like tokio-postgres's error: a vague message, the server's words in the source.
+/// #[derive(Debug)]
+/// struct Query(std::io::Error);
+///
+/// impl fmt::Display for Query {
+///     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+///         f.write_str("db error")
+///     }
+/// }
+///
+/// impl Error for Query {
+///     fn source(&self) -> Option<&(dyn Error + 'static)> {
+///         Some(&self.0)
+///     }
+/// }
+///
+/// let error = Query(std::io::Error::other("relation \"events\" does not exist"));
+/// assert_eq!(
+///     flowbed_pool::display_with_sources(&error),
+///     "db error: relation \"events\" does not exist"
+/// );
 /// ```
 pub fn display_with_sources(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
