@@ -10,8 +10,10 @@
 //! concurrency: the appenders it just answered come back a few microseconds apart, the
 //! writer starts a batch with the first of them, and the rest wait a whole commit. Batches
 //! then alternate between nearly empty and nearly full. [`Gather`] lets the writer wait a
-//! little for appenders it expects (as many as its last batch had), and only while they
-//! keep arriving: a lone appender never waits.
+//! little for appenders it expects (as many as its last batch had): at most
+//! [`GATHER_LIMIT`], and no longer than [`GATHER_IDLE`] after the last one arrived. A lone
+//! appender never waits once the writer has seen it alone (the first batch after a
+//! concurrent phase may wait one idle window for appenders that do not come).
 
 use std::time::{Duration, Instant};
 
@@ -84,14 +86,14 @@ impl Appender {
     }
 }
 
-/// Takes the waiting requests into `batch` (which must be empty) after the first one,
-/// without waiting, until `max_events` events or `max_requests` requests are taken.
+/// Adds the requests waiting in the queue to `batch`, without waiting, until it holds
+/// `max_requests` requests or `max_events` events; returns whether it is full.
 pub(crate) fn drain_ready(
     receiver: &mut mpsc::Receiver<AppendRequest>,
     batch: &mut Vec<AppendRequest>,
     max_requests: usize,
     max_events: usize,
-) {
+) -> bool {
     let mut events: usize = batch.iter().map(|request| request.events.len()).sum();
     while batch.len() < max_requests && events < max_events {
         match receiver.try_recv() {
@@ -99,9 +101,10 @@ pub(crate) fn drain_ready(
                 events += request.events.len();
                 batch.push(request);
             }
-            Err(_) => break,
+            Err(_) => return false,
         }
     }
+    true
 }
 
 /// How long a batch waits at most for the appenders [`Gather`] expects.
@@ -119,7 +122,10 @@ pub(crate) struct Gather {
 impl Gather {
     /// Starts gathering a batch (holding its first requests, taken without waiting).
     pub(crate) fn start(&self) -> Gathering {
-        let now = Instant::now();
+        self.start_at(Instant::now())
+    }
+
+    fn start_at(&self, now: Instant) -> Gathering {
         Gathering {
             expected: self.last_requests,
             started: now,
@@ -128,7 +134,9 @@ impl Gather {
         }
     }
 
-    /// Remembers the size of the batch the writer is about to commit.
+    /// Remembers how many appends the batch the writer is about to commit holds (call it
+    /// only for batches with appends: a batch of other writes says nothing about how many
+    /// appenders are about).
     pub(crate) fn finished(&mut self, requests: usize) {
         self.last_requests = requests;
     }
@@ -145,14 +153,17 @@ pub(crate) struct Gathering {
 
 impl Gathering {
     /// Whether the writer should yield and look at the queue again before committing a
-    /// batch of `requests` appends: it has fewer than its last batch had, it has waited
-    /// less than [`GATHER_LIMIT`], and the last appender came less than [`GATHER_IDLE`]
-    /// ago. A batch of no appends (other writes only) never waits.
+    /// batch of `requests` appends (that is not full): it has fewer than its last batch
+    /// had, it has waited less than [`GATHER_LIMIT`], and the last appender came less than
+    /// [`GATHER_IDLE`] ago. A batch of no appends (other writes only) never waits.
     pub(crate) fn wait_for_more(&mut self, requests: usize) -> bool {
+        self.wait_for_more_at(requests, Instant::now())
+    }
+
+    fn wait_for_more_at(&mut self, requests: usize, now: Instant) -> bool {
         if requests == 0 || requests >= self.expected {
             return false;
         }
-        let now = Instant::now();
         if requests > self.seen {
             self.seen = requests;
             self.last_arrival = now;
@@ -166,6 +177,10 @@ impl Gathering {
 mod tests {
     use super::*;
 
+    fn micros(micros: u64) -> Duration {
+        Duration::from_micros(micros)
+    }
+
     #[test]
     fn a_lone_appender_never_waits() {
         let mut gather = Gather::default();
@@ -178,38 +193,63 @@ mod tests {
     fn waits_for_as_many_appenders_as_the_last_batch_had() {
         let mut gather = Gather::default();
         gather.finished(4);
-        let mut gathering = gather.start();
-        assert!(gathering.wait_for_more(1));
-        assert!(gathering.wait_for_more(3));
-        assert!(!gathering.wait_for_more(4));
-        assert!(!gathering.wait_for_more(0), "other writes only never wait");
+        let t0 = Instant::now();
+        let mut gathering = gather.start_at(t0);
+        assert!(gathering.wait_for_more_at(1, t0));
+        assert!(gathering.wait_for_more_at(3, t0 + micros(10)));
+        assert!(!gathering.wait_for_more_at(4, t0 + micros(20)), "all came");
+        assert!(
+            !gathering.wait_for_more_at(5, t0 + micros(20)),
+            "more than expected"
+        );
+        assert!(
+            !gathering.wait_for_more_at(0, t0 + micros(20)),
+            "other writes only never wait"
+        );
     }
 
     #[test]
     fn stops_waiting_when_appenders_stop_arriving() {
         let mut gather = Gather::default();
         gather.finished(16);
-        let mut gathering = gather.start();
-        assert!(gathering.wait_for_more(2));
-        std::thread::sleep(GATHER_IDLE * 2);
-        assert!(!gathering.wait_for_more(2), "nobody arrived for a while");
+        let t0 = Instant::now();
+        let mut gathering = gather.start_at(t0);
+        assert!(gathering.wait_for_more_at(2, t0));
+        assert!(gathering.wait_for_more_at(2, t0 + GATHER_IDLE - micros(1)));
+        assert!(
+            !gathering.wait_for_more_at(2, t0 + GATHER_IDLE),
+            "nobody arrived for the idle window"
+        );
+    }
+
+    #[test]
+    fn an_arrival_restarts_the_idle_window() {
+        let mut gather = Gather::default();
+        gather.finished(16);
+        let t0 = Instant::now();
+        let mut gathering = gather.start_at(t0);
+        assert!(gathering.wait_for_more_at(1, t0));
+        assert!(gathering.wait_for_more_at(2, t0 + micros(40)));
+        assert!(
+            gathering.wait_for_more_at(2, t0 + micros(80)),
+            "40 µs after the last"
+        );
+        assert!(!gathering.wait_for_more_at(2, t0 + micros(40) + GATHER_IDLE));
     }
 
     #[test]
     fn stops_waiting_at_the_limit_even_while_appenders_keep_arriving() {
         let mut gather = Gather::default();
         gather.finished(usize::MAX);
-        let mut gathering = gather.start();
+        let t0 = Instant::now();
+        let mut gathering = gather.start_at(t0);
+        // One more appender every 10 µs: the idle window never closes, the limit does.
         let mut requests = 1;
-        // One more appender on every look: only the limit (or a scheduling hiccup longer
-        // than the idle wait) ends the loop.
-        while gathering.wait_for_more(requests) && requests < 10_000_000 {
+        let mut at = t0;
+        while gathering.wait_for_more_at(requests, at) {
             requests += 1;
-            std::thread::yield_now();
+            at += micros(10);
         }
-        assert!(
-            requests < 10_000_000,
-            "the wait ends after {GATHER_LIMIT:?}, long before ten million looks"
-        );
+        assert_eq!(at - t0, GATHER_LIMIT);
     }
 }

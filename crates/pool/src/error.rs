@@ -74,9 +74,9 @@ pub enum PoolError<E: std::error::Error + 'static> {
     RecycleTimeout(Duration),
 }
 
-/// An error's message followed by its sources' messages, each once (drivers often put the
-/// useful part, the server's message, in a source: tokio-postgres displays just "db
-/// error").
+/// An error's message followed by its sources' messages, separated by `": "` (a source
+/// whose message the text already ends with is skipped). Drivers often put the useful
+/// part, the server's message, in a source: tokio-postgres displays just "db error".
 ///
 /// # Examples
 ///

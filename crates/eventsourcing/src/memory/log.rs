@@ -54,7 +54,7 @@ impl StoredEvent {
     fn recorded(&self, position: Position) -> RecordedEvent {
         RecordedEvent {
             id: self.id,
-            stream_id: self.stream.to_string(),
+            stream_id: String::from(&*self.stream),
             version: self.version,
             position,
             event_type: self.event_type.clone(),

@@ -171,7 +171,7 @@ impl State {
                 self.ids.get(&event.id).map(|position| {
                     let stored = self.log.get(*position);
                     ExistingEvent {
-                        stream_id: stored.stream.to_string(),
+                        stream_id: String::from(&*stored.stream),
                         version: stored.version,
                     }
                 })

@@ -89,9 +89,9 @@
 //! [`max_batch_events`](PostgresStoreBuilder::max_batch_events)), calls the function once
 //! on a pooled connection, and answers each appender. Commits are serialized by the
 //! counter row anyway, so one writer per store loses nothing; what matters is how many
-//! appends share a commit (one WAL flush): the writer yields briefly (at most 200 µs, only
-//! while they keep arriving, never for a lone appender) so that as many appenders as its
-//! last batch had can queue again before it sends the next. If another process commits
+//! appends share a commit (one WAL flush): the writer yields briefly (at most 200 µs, and
+//! at most 50 µs after the last arrival) so that as many appenders as its last batch had
+//! can queue again before it sends the next; a lone appender does not wait. If another process commits
 //! one of the batch's event ids first, the insert fails with a unique violation (SQLSTATE
 //! 23505); the writer sends the batch again and the retry judges that request by the
 //! idempotency rule (counted in [`PostgresStats::unique_violation_retries`]).

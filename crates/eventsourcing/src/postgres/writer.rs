@@ -2,8 +2,8 @@
 //! (up to a batch limit) and sends them to `append_batch` in one statement, outside any
 //! explicit transaction, so that the call is one round trip and one commit. Under steady
 //! concurrency it yields briefly while the appenders of its last batch come back
-//! ([`Gather`]), so batches stay full instead of alternating between one append and the
-//! rest.
+//! ([`Gather`]: at most 200 µs, at most 50 µs after the last arrival), so batches stay
+//! full instead of alternating between one append and the rest.
 //!
 //! A batch never holds the same event id in two requests (the writer cuts it before a
 //! request that reuses an id of an earlier one and sends the rest next): each request is
@@ -232,7 +232,7 @@ impl Writer {
         let mut gather = Gather::default();
         while let Some(first) = requests.recv().await {
             batch.push(first);
-            drain_ready(
+            let mut full = drain_ready(
                 &mut requests,
                 &mut batch,
                 self.max_requests,
@@ -242,9 +242,9 @@ impl Writer {
             // (yields, no timer), or the writer would take only the fastest and every
             // other batch would be half full.
             let mut gathering = gather.start();
-            while gathering.wait_for_more(batch.len()) {
+            while !full && gathering.wait_for_more(batch.len()) {
                 tokio::task::yield_now().await;
-                drain_ready(
+                full = drain_ready(
                     &mut requests,
                     &mut batch,
                     self.max_requests,

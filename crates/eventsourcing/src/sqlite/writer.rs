@@ -4,8 +4,8 @@
 //! 1. wait for the first request (an append from the [`group_commit`](crate::group_commit)
 //!    queue or another write [`Job`]), then take every request already waiting, up to
 //!    `max_batch_events` events, yielding the thread briefly while the appenders of the
-//!    last batch are still coming back (`Gather`: at most 200 µs, never for a lone
-//!    appender);
+//!    last batch are still coming back (`Gather`: at most 200 µs, and at most 50 µs after
+//!    the last arrival);
 //! 2. `BEGIN IMMEDIATE` (waiting out another connection's write lock), read the next global
 //!    position (`max(position) + 1`, inside the transaction, so a second process writing
 //!    the same file cannot make a gap);
@@ -216,23 +216,25 @@ impl Writer {
                 Some(Incoming::Job(Job::Close)) => break,
                 Some(Incoming::Job(job)) => jobs.push(job),
             }
-            drain_ready(
+            let mut full = drain_ready(
                 &mut self.appends,
                 &mut appends,
                 self.max_batch_events,
                 self.max_batch_events,
             );
             let mut gathering = gather.start();
-            while gathering.wait_for_more(appends.len()) {
+            while !full && gathering.wait_for_more(appends.len()) {
                 std::thread::yield_now();
-                drain_ready(
+                full = drain_ready(
                     &mut self.appends,
                     &mut appends,
                     self.max_batch_events,
                     self.max_batch_events,
                 );
             }
-            gather.finished(appends.len());
+            if !appends.is_empty() {
+                gather.finished(appends.len());
+            }
             while jobs.len() < self.max_batch_events {
                 match self.jobs.try_recv() {
                     Ok(Job::Close) => {
