@@ -126,6 +126,16 @@ pub enum StoreError {
     /// The store is closed.
     #[error("the event store is closed")]
     Closed,
+    /// A snapshot's stream id or a subscriber's name contains a NUL character, which
+    /// PostgreSQL text cannot hold (refused on every backend, so data stays portable
+    /// between them; nothing is written).
+    #[error("{field} {value:?} contains a NUL character")]
+    NulCharacter {
+        /// `"snapshot stream id"` or `"subscriber"`.
+        field: &'static str,
+        /// The offending value.
+        value: String,
+    },
     /// A stored row could not be read back (metadata that is not JSON, a corrupt column).
     #[error("corrupt stored data at {location}: {reason}")]
     Corrupt {

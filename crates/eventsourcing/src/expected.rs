@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::error::AppendError;
+use crate::error::{AppendError, StoreError};
 use crate::event::{EventData, EventId};
 
 /// What the writer expects the stream's version to be; the append fails with
@@ -67,6 +67,21 @@ impl fmt::Display for ExpectedVersion {
             ExpectedVersion::Exact(version) => write!(f, "version {version}"),
         }
     }
+}
+
+/// Checks the name of a snapshot's stream or of a subscriber before it is stored.
+///
+/// # Errors
+///
+/// [`StoreError::NulCharacter`] naming `field`.
+pub(crate) fn validate_name(field: &'static str, name: &str) -> Result<(), StoreError> {
+    if name.contains('\0') {
+        return Err(StoreError::NulCharacter {
+            field,
+            value: name.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// Checks what can be checked before touching storage: a non-empty stream id, no NUL

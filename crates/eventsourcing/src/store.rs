@@ -210,7 +210,8 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Backend`].
+    /// [`StoreError::NulCharacter`] when the stream id contains a NUL character (no stream
+    /// can have such an id), [`StoreError::Backend`].
     fn save_snapshot(
         &self,
         snapshot: Snapshot,
@@ -230,6 +231,7 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     ///
     /// # Errors
     ///
+    /// [`StoreError::NulCharacter`] when the subscriber's name contains a NUL character,
     /// [`StoreError::Backend`].
     fn save_checkpoint(
         &self,

@@ -15,6 +15,7 @@ use crate::error::{AppendError, StoreError};
 use crate::event::{EventData, Position, RecordedEvent, from_unix_micros, now_micros};
 use crate::expected::{
     ExistingEvent, ExpectedVersion, Replay, check_expected, classify_replay, validate_batch,
+    validate_name,
 };
 use crate::store::{AppendResult, Direction, EventStore, Snapshot, StreamMetadata};
 use crate::sync::{Arc, RwLock, read, write};
@@ -300,6 +301,7 @@ impl EventStore for MemoryStore {
     }
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        validate_name("snapshot stream id", &snapshot.stream_id)?;
         let mut state = write(&self.shared.state);
         match state.snapshots.get(&snapshot.stream_id) {
             Some(stored) if stored.version > snapshot.version => {}
@@ -319,6 +321,7 @@ impl EventStore for MemoryStore {
         subscriber: &str,
         position: Position,
     ) -> Result<(), StoreError> {
+        validate_name("subscriber", subscriber)?;
         write(&self.shared.state)
             .checkpoints
             .insert(subscriber.to_owned(), position);

@@ -163,7 +163,7 @@ use self::schema::{MigrateError, Sql};
 use self::writer::{BatchParams, Counters, Request, Writer};
 use crate::error::{AppendError, BackendError, StoreError};
 use crate::event::{EventData, Position, RecordedEvent};
-use crate::expected::{ExpectedVersion, check_expected, validate_batch};
+use crate::expected::{ExpectedVersion, check_expected, validate_batch, validate_name};
 use crate::group_commit::{self, Appender};
 use crate::store::{AppendResult, Direction, EventStore, Snapshot, StreamMetadata};
 
@@ -769,6 +769,7 @@ impl EventStore for PostgresStore {
     }
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        validate_name("snapshot stream id", &snapshot.stream_id)?;
         self.query(
             "save_snapshot",
             &self.shared.sql.save_snapshot,
@@ -798,6 +799,7 @@ impl EventStore for PostgresStore {
         subscriber: &str,
         position: Position,
     ) -> Result<(), StoreError> {
+        validate_name("subscriber", subscriber)?;
         self.query(
             "save_checkpoint",
             &self.shared.sql.save_checkpoint,

@@ -118,7 +118,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::{AppendError, BackendError, StoreError};
 use crate::event::{EventData, Position, RecordedEvent};
-use crate::expected::{ExpectedVersion, validate_batch};
+use crate::expected::{ExpectedVersion, validate_batch, validate_name};
 use crate::group_commit::{self, Appender};
 use crate::store::{AppendResult, Direction, EventStore, Snapshot, StreamMetadata};
 use crate::sync::{Mutex, lock};
@@ -661,6 +661,7 @@ impl EventStore for SqliteStore {
     }
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        validate_name("snapshot stream id", &snapshot.stream_id)?;
         self.job(
             |reply| Job::SaveSnapshot { snapshot, reply },
             StoreError::Closed,
@@ -677,6 +678,7 @@ impl EventStore for SqliteStore {
         subscriber: &str,
         position: Position,
     ) -> Result<(), StoreError> {
+        validate_name("subscriber", subscriber)?;
         let subscriber = subscriber.to_owned();
         self.job(
             |reply| Job::SaveCheckpoint {

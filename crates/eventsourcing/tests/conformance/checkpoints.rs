@@ -1,6 +1,6 @@
 //! Subscriber checkpoints: save, load, overwrite (either way), per subscriber.
 
-use flowbed_eventsourcing::{EventStore, Position};
+use flowbed_eventsourcing::{EventStore, Position, StoreError};
 
 use super::checkpoint_of;
 
@@ -62,4 +62,18 @@ pub(crate) async fn checkpoints_are_per_subscriber<S: EventStore>(store: S) {
         );
     }
     assert_eq!(checkpoint_of(&store, "q").await, None);
+}
+
+/// A subscriber name with a NUL character is refused with a typed error on every backend
+/// (PostgreSQL text cannot hold it), and nothing is stored.
+pub(crate) async fn nul_in_subscriber_is_refused<S: EventStore>(store: S) {
+    match store.save_checkpoint("proj\0ection", Position(7)).await {
+        Err(StoreError::NulCharacter { field, value }) => {
+            assert_eq!(field, "subscriber");
+            assert_eq!(value, "proj\0ection");
+        }
+        other => panic!("expected NulCharacter, got {other:?}"),
+    }
+    assert_eq!(checkpoint_of(&store, "proj\0ection").await, None);
+    assert_eq!(checkpoint_of(&store, "proj").await, None);
 }

@@ -303,6 +303,7 @@ macro_rules! conformance_cases {
                     same_version_snapshot_replaces,
                     snapshots_are_per_stream,
                     large_snapshot_round_trips,
+                    nul_in_stream_id_is_refused,
                 ],
                 fixture: [],
             }
@@ -312,6 +313,7 @@ macro_rules! conformance_cases {
                     save_and_load,
                     overwrite_moves_both_ways,
                     checkpoints_are_per_subscriber,
+                    nul_in_subscriber_is_refused,
                 ],
                 fixture: [],
             }

@@ -1,6 +1,6 @@
 //! Snapshots: save, load, replace by a newer (or equal) version, ignore an older one.
 
-use flowbed_eventsourcing::{EventStore, Snapshot};
+use flowbed_eventsourcing::{EventStore, Snapshot, StoreError};
 
 /// A snapshot of `stream` at `version`, schema 1, with a state naming both.
 fn snapshot(stream: &str, version: u64) -> Snapshot {
@@ -101,4 +101,18 @@ pub(crate) async fn large_snapshot_round_trips<S: EventStore>(store: S) {
     save(&store, big.clone()).await;
     let loaded = load(&store, "big").await.expect("the snapshot");
     assert!(loaded == big, "the 1 MiB snapshot changed on the way");
+}
+
+/// A snapshot of a stream id with a NUL character (no stream can have one: appends refuse
+/// it) is refused with a typed error on every backend, and nothing is stored.
+pub(crate) async fn nul_in_stream_id_is_refused<S: EventStore>(store: S) {
+    match store.save_snapshot(snapshot("acc\0ount", 3)).await {
+        Err(StoreError::NulCharacter { field, value }) => {
+            assert_eq!(field, "snapshot stream id");
+            assert_eq!(value, "acc\0ount");
+        }
+        other => panic!("expected NulCharacter, got {other:?}"),
+    }
+    assert_eq!(load(&store, "acc\0ount").await, None);
+    assert_eq!(load(&store, "acc").await, None);
 }
