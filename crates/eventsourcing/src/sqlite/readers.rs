@@ -13,7 +13,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Shared;
 use super::busy::{self, is_busy};
-use super::rows::{self, LastText, ReadFailure, clamp, event_columns, from_stored, recorded_event};
+use super::rows::{self, ReadFailure, clamp, event_columns, from_stored, recorded_event};
 use crate::error::{BackendError, StoreError};
 use crate::event::{Position, RecordedEvent};
 use crate::store::{Direction, Snapshot, StreamMetadata};
@@ -279,9 +279,8 @@ const READ_ALL: &str = concat!(
 /// Decodes every row of an event query (at most `max`).
 fn events(mut rows: rusqlite::Rows<'_>, max: usize) -> Result<Vec<RecordedEvent>, ReadFailure> {
     let mut events = Vec::with_capacity(max.min(PREALLOCATE));
-    let mut last = LastText::default();
     while let Some(row) = rows.next()? {
-        events.push(recorded_event(row, &mut last)?);
+        events.push(recorded_event(row)?);
     }
     Ok(events)
 }

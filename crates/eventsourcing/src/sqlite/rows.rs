@@ -76,33 +76,12 @@ fn corrupt(position: i64, reason: impl Into<String>) -> ReadFailure {
     }
 }
 
-/// The text columns that repeat from row to row (a page of events mostly shares stream
-/// ids and event types): the last value of each, so that a repeat is copied without
-/// checking its UTF-8 again.
-#[derive(Debug, Default)]
-pub(super) struct LastText {
-    stream_id: String,
-    event_type: String,
-}
-
-/// The text in column `index`, through `last` (the column's previous value).
-fn text(
-    row: &Row<'_>,
-    index: usize,
-    position: i64,
-    column: &str,
-    last: &mut String,
-) -> Result<String, ReadFailure> {
+fn text(row: &Row<'_>, index: usize, position: i64, column: &str) -> Result<String, ReadFailure> {
     match row.get_ref(index)? {
-        ValueRef::Text(bytes) => {
-            if bytes != last.as_bytes() {
-                let text = std::str::from_utf8(bytes)
-                    .map_err(|_| corrupt(position, format!("{column} is not UTF-8")))?;
-                last.clear();
-                last.push_str(text);
-            }
-            Ok(last.clone())
-        }
+        ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
+            Ok(text) => Ok(text.to_owned()),
+            Err(_) => Err(corrupt(position, format!("{column} is not UTF-8"))),
+        },
         other => Err(corrupt(
             position,
             format!("{column} is {:?}, not text", other.data_type()),
@@ -138,19 +117,15 @@ fn integer(row: &Row<'_>, index: usize, position: i64, column: &str) -> Result<i
     }
 }
 
-/// Decodes one row selected with [`event_columns!`] (`last`: kept from row to row of one
-/// query).
-pub(super) fn recorded_event(
-    row: &Row<'_>,
-    last: &mut LastText,
-) -> Result<RecordedEvent, ReadFailure> {
+/// Decodes one row selected with [`event_columns!`].
+pub(super) fn recorded_event(row: &Row<'_>) -> Result<RecordedEvent, ReadFailure> {
     let position = integer(row, 0, 0, "position")?;
     let id_bytes = blob(row, 1, position, "event_id")?;
     let id = Uuid::from_slice(id_bytes)
         .map_err(|_| corrupt(position, format!("event_id has {} bytes", id_bytes.len())))?;
-    let stream_id = text(row, 2, position, "stream_id", &mut last.stream_id)?;
+    let stream_id = text(row, 2, position, "stream_id")?;
     let version = integer(row, 3, position, "version")?;
-    let event_type = text(row, 4, position, "event_type", &mut last.event_type)?;
+    let event_type = text(row, 4, position, "event_type")?;
     let schema_version = integer(row, 5, position, "schema_version")?;
     let schema_version = u32::try_from(schema_version).map_err(|_| {
         corrupt(
